@@ -1,0 +1,175 @@
+"""The application factory: `create_app(settings, providers)` builds the whole gateway.
+
+Nothing happens at import time.  Providers are built from `Settings` unless injected (tests and
+the sandbox inject providers wired to the emulators), and closed by the app's lifespan.
+
+Configuration comes from environment variables and an optional TOML file; see `config.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+from fastapi import FastAPI, Request
+from stac_fastapi.api.app import StacApi
+from stac_fastapi.api.models import ItemCollectionUri, create_request_model
+from stac_fastapi.extensions import (
+    FieldsExtension,
+    FilterExtension,
+    SortExtension,
+    TokenPaginationExtension,
+)
+from stac_fastapi.extensions.collection_search.request import BaseCollectionSearchGetRequest
+from stac_fastapi.extensions.fields.request import FieldsExtensionGetRequest
+from stac_fastapi.extensions.filter.request import FilterExtensionGetRequest
+from stac_fastapi.extensions.free_text.request import FreeTextExtensionGetRequest
+from stac_fastapi.extensions.pagination.request import GETTokenPagination
+from stac_fastapi.extensions.sort.request import SortExtensionGetRequest
+from stac_fastapi.types.config import ApiSettings
+from stac_fastapi.types.search import BaseSearchGetRequest, BaseSearchPostRequest
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from stacbridge.config import Settings
+from stacbridge.errors import add_error_handlers
+from stacbridge.federation import FederationClient, json_response
+from stacbridge.provider import Provider
+from stacbridge.proxy.rewrite import AssetRewriter
+from stacbridge.proxy.routes import create_asset_router
+from stacbridge.signing import Signer
+from stacbridge.store import Store, open_store
+
+log = logging.getLogger("stacbridge")
+
+#: request headers browsers may send and response headers they may read (design §2).
+CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "Range", "If-None-Match",
+                      "If-Modified-Since", "Accept"]
+CORS_EXPOSE_HEADERS = ["Content-Range", "Accept-Ranges", "Content-Length", "ETag",
+                       "Last-Modified", "Content-Disposition", "Retry-After"]
+
+
+def configure_logging(level: str) -> None:
+    """Structured-enough logs for operators; httpx's request lines would print signed URLs."""
+    logging.getLogger("stacbridge").setLevel(level.upper())
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+class CollapseSlashesMiddleware:
+    """Treat `//collections` like `/collections`: older QGIS plugins double the slash."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "//" in scope["path"]:
+            path = "/" + "/".join(p for p in scope["path"].split("/") if p)
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        await self.app(scope, receive, send)
+
+
+def build_providers(settings: Settings, store: Store) -> list[Provider]:
+    """Providers for every enabled section of the settings, sharing one state store."""
+    providers: list[Provider] = []
+    if settings.cmr is not None and settings.cmr.enabled:
+        from stacbridge.providers.cmr.provider import CMRProvider
+
+        providers.append(CMRProvider(settings.cmr, store=store))
+    return providers
+
+
+def create_app(settings: Settings | None = None,
+               providers: Sequence[Provider] | None = None,
+               store: Store | None = None) -> FastAPI:
+    """Build the gateway.  `providers` and `store` override those `settings` would build."""
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    store = store or open_store(settings.store_url)
+    provider_list = (list(providers) if providers is not None
+                     else build_providers(settings, store))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            for provider in provider_list:
+                with contextlib.suppress(Exception):
+                    await provider.aclose()
+            with contextlib.suppress(Exception):
+                await store.aclose()
+
+    signer = Signer(settings.signing_keys())
+    client = FederationClient(
+        providers=provider_list,
+        signer=signer,
+        asset_rewriter=AssetRewriter(signer, settings.asset_token_ttl),
+        default_limit=settings.default_limit,
+        title=settings.title,
+        description=settings.description,
+    )
+    extensions = [
+        TokenPaginationExtension(),
+        FieldsExtension(),
+        SortExtension(),
+        FilterExtension(client=client),  # type: ignore[arg-type]
+    ]
+    search_get = create_request_model(
+        "SearchGetRequest", base_model=BaseSearchGetRequest, extensions=extensions,
+        request_type="GET")
+    search_post = create_request_model(
+        "SearchPostRequest", base_model=BaseSearchPostRequest, extensions=extensions,
+        request_type="POST")
+    items_get = create_request_model(
+        "ItemCollectionUri", base_model=ItemCollectionUri,
+        mixins=[GETTokenPagination, FieldsExtensionGetRequest, SortExtensionGetRequest,
+                FilterExtensionGetRequest])
+    collections_get = create_request_model(
+        "CollectionsGetRequest", base_model=BaseCollectionSearchGetRequest,
+        mixins=[GETTokenPagination, FreeTextExtensionGetRequest])
+
+    app = FastAPI(
+        title=settings.title,
+        description=settings.description,
+        openapi_url="/api",
+        docs_url="/api.html",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    api = StacApi(
+        settings=ApiSettings(openapi_url="/api", docs_url="/api.html"),
+        client=client,
+        extensions=extensions,
+        app=app,
+        title=settings.title,
+        description=settings.description,
+        search_get_request_model=search_get,
+        search_post_request_model=search_post,
+        items_get_request_model=items_get,
+        collections_get_request_model=collections_get,
+        middlewares=[
+            Middleware(CollapseSlashesMiddleware),
+            Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                       allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+                       allow_headers=CORS_ALLOW_HEADERS, expose_headers=CORS_EXPOSE_HEADERS,
+                       max_age=600),
+        ],
+    )
+    add_error_handlers(api.app)
+    app.include_router(create_asset_router(client, signer))
+    app.state.federation = client
+    app.state.settings = settings
+
+    @app.get("/catalogs/{provider_name}", tags=["Providers"],
+             summary="One provider's collections as a child catalog")
+    async def provider_catalog(provider_name: str, request: Request):
+        return json_response(await client.provider_catalog(provider_name, request))
+
+    @app.get("/healthz", tags=["Operations"], summary="Liveness")
+    async def healthz():
+        return {"status": "ok", "providers": [p.name for p in provider_list]}
+
+    return api.app

@@ -1,0 +1,90 @@
+"""Upstream HTTP with bounded retries: the one place that maps network faults to gateway errors.
+
+Retried: connection errors, timeouts, 429 and 5xx (honouring `Retry-After`, capped by the
+provider's `max_backoff`).  Once the retries are spent the fault becomes a `ProviderError`:
+timeouts → 504, 429/503 → 503 with `Retry-After`, anything else → 502 — always naming the
+provider and never echoing credentials (messages carry the host and path, not the query).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from typing import Any
+
+import httpx
+
+from stacbridge.config import HttpSettings
+from stacbridge.provider import ProviderError
+
+log = logging.getLogger("stacbridge.http")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+def make_client(settings: HttpSettings, **kwargs: Any) -> httpx.AsyncClient:
+    """An AsyncClient sized and timed for one upstream."""
+    timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+    limits = httpx.Limits(max_connections=settings.max_connections,
+                          max_keepalive_connections=settings.max_connections)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, **kwargs)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Parse a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _where(url: httpx.URL | str) -> str:
+    url = httpx.URL(str(url))
+    return f"{url.host}{url.path}"
+
+
+async def send_with_retries(client: httpx.AsyncClient, provider: str, request: httpx.Request,
+                            settings: HttpSettings, *, stream: bool = False) -> httpx.Response:
+    """Send `request`, retrying transient faults; returns the first non-retryable response."""
+    attempt = 0
+    while True:
+        try:
+            response = await client.send(request, stream=stream)
+        except httpx.TimeoutException as exc:
+            if attempt >= settings.retries:
+                raise ProviderError(provider, f"timed out talking to {_where(request.url)}",
+                                    status_code=504) from exc
+            delay = None
+        except httpx.TransportError as exc:
+            if attempt >= settings.retries:
+                raise ProviderError(provider, f"cannot reach {_where(request.url)}: "
+                                    f"{type(exc).__name__}", status_code=502) from exc
+            delay = None
+        else:
+            if response.status_code not in RETRY_STATUSES:
+                return response
+            delay = retry_after_seconds(response.headers.get("retry-after"))
+            if attempt >= settings.retries:
+                status = response.status_code
+                await response.aclose()
+                if status in (429, 503):
+                    raise ProviderError(provider, f"upstream busy ({status}) at "
+                                        f"{_where(request.url)}", status_code=503,
+                                        retry_after=int(delay) if delay else 5)
+                raise ProviderError(provider, f"upstream error {status} at "
+                                    f"{_where(request.url)}", status_code=502)
+            await response.aclose()
+        backoff = settings.backoff * (2**attempt)
+        wait = min(settings.max_backoff, delay if delay is not None else backoff)
+        log.info("%s: retrying %s in %.2fs (attempt %d)", provider, _where(request.url), wait,
+                 attempt + 1)
+        await asyncio.sleep(wait)
+        attempt += 1

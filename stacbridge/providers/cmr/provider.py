@@ -1,0 +1,319 @@
+"""NASA CMR as a stacbridge provider: collections, granule search, and the query mapping.
+
+Collection ids are `ShortName.vVersion` (e.g. `HLSL30.v2.0`), derivable from CMR's own
+identifiers; item ids are CMR `GranuleUR`s, unique within a collection.  The deployment's scope
+(CMR provider ids plus explicit collections) bounds what the gateway serves, and is what a
+`/search` without `collections` searches — CMR itself refuses granule searches that do not
+name collections.
+
+Paging state is `{"t": target, "sa": CMR-Search-After}`: a search whose scope is several CMR
+queries (provider ids, then explicit collections) walks the targets in turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Any
+
+import httpx
+from shapely.geometry import shape
+from shapely.geometry.polygon import orient
+
+from stacbridge.config import CMRSettings
+from stacbridge.http import make_client
+from stacbridge.provider import (
+    JSON,
+    AssetRequest,
+    AssetResolution,
+    CollectionQuery,
+    Interval,
+    ItemPage,
+    ItemQuery,
+)
+from stacbridge.providers.cmr import translate
+from stacbridge.providers.cmr.auth import EarthdataAuth
+from stacbridge.providers.cmr.client import CMRClient, Params
+from stacbridge.store import MemoryStore, Store
+
+MAX_POLYGON_POINTS = 500
+_CONCEPT_ID = re.compile(r"^C\d+-[A-Z0-9_]+$")
+
+log = logging.getLogger("stacbridge.cmr")
+
+
+def is_concept_id(value: str) -> bool:
+    """Whether `value` is a CMR collection concept id (`C1234-PROVIDER`)."""
+    return bool(_CONCEPT_ID.match(value))
+
+
+def _stac_id(record: JSON) -> str | None:
+    umm = record.get("umm", {})
+    if umm.get("ShortName") and umm.get("Version"):
+        return translate.collection_id(umm["ShortName"], str(umm["Version"]))
+    return None
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else ""
+
+
+def temporal_param(interval: Interval) -> str:
+    return f"{_iso(interval.start)},{_iso(interval.end)}"
+
+
+def spatial_params(bbox: tuple[float, ...] | None, intersects: JSON | None) -> Params:
+    """CMR spatial parameters that find at least every item STAC's semantics would.
+
+    Polygons go to CMR as `polygon` (counter-clockwise, as CMR requires); anything else is
+    sent as its bounding box.  The federation then post-filters results exactly, since CMR's
+    spherical geometry and STAC's planar one differ at the edges.
+    """
+    params: Params = []
+    if bbox is not None:
+        west, south, east, north = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 \
+            else bbox
+        params.append(("bounding_box", f"{west},{south},{east},{north}"))
+    if intersects is not None:
+        geom = shape(intersects)
+        if (geom.geom_type == "Polygon" and not geom.interiors
+                and len(geom.exterior.coords) <= MAX_POLYGON_POINTS
+                and geom.bounds[2] - geom.bounds[0] < 180):
+            ring = orient(geom, sign=1.0).exterior.coords
+            params.append(("polygon", ",".join(f"{x:.8g},{y:.8g}" for x, y, *_ in ring)))
+        elif geom.geom_type == "Point":
+            params.append(("point", f"{geom.x:.10g},{geom.y:.10g}"))
+        else:
+            west, south, east, north = geom.bounds
+            params.append(("bounding_box", f"{west},{south},{east},{north}"))
+    return params
+
+
+class CMRProvider:
+    """stacbridge's view of NASA CMR."""
+
+    name = "cmr"
+    title = "NASA Earthdata (CMR)"
+
+    def __init__(self, settings: CMRSettings, *, store: Store | None = None,
+                 client: httpx.AsyncClient | None = None,
+                 data_client: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self.client = CMRClient(settings, client)
+        self.store = store or MemoryStore()
+        self._data_client = data_client or make_client(settings.http, follow_redirects=False)
+        self.auth = EarthdataAuth(settings, self.store, self._data_client)
+        self._concept_to_id: dict[str, str] = {}
+        self._id_to_concept: dict[str, str] = {}
+        self._collections: tuple[float, list[JSON]] | None = None
+        self._collections_lock = asyncio.Lock()
+
+    # -- identity -------------------------------------------------------------------------
+    def owns(self, collection_id: str) -> bool:
+        return translate.parse_collection_id(collection_id) is not None
+
+    def _remember(self, record: JSON) -> JSON:
+        stac = translate.collection_to_stac(record)
+        concept = translate.collection_concept_id(record)
+        if concept:
+            self._concept_to_id[concept] = stac["id"]
+            self._id_to_concept.setdefault(stac["id"], concept)
+        return stac
+
+    def _in_scope(self, record: JSON) -> bool:
+        meta = record.get("meta", {})
+        return (meta.get("provider-id") in self.settings.providers
+                or meta.get("concept-id") in self.settings.collections
+                or _stac_id(record) in self.settings.collections)
+
+    def _scope_targets(self) -> list[Params]:
+        """The CMR queries that together make up the configured scope."""
+        targets: list[Params] = []
+        if self.settings.providers:
+            targets.append([("provider", p) for p in self.settings.providers])
+        concepts = [c for c in self.settings.collections if is_concept_id(c)]
+        named = [c for c in self.settings.collections if not is_concept_id(c)]
+        if concepts:
+            targets.append([("concept_id", c) for c in concepts])
+        for cid in named:
+            parsed = translate.parse_collection_id(cid)
+            if parsed:
+                targets.append([("short_name", parsed[0]), ("version", parsed[1])])
+        if self.settings.cloud_hosted_only:
+            targets = [[*t, ("cloud_hosted", "true")] for t in targets]
+        return targets
+
+    # -- collections ----------------------------------------------------------------------
+    async def _all_collections(self) -> list[JSON]:
+        cached = self._collections
+        if cached and time.monotonic() - cached[0] < self.settings.collection_cache_ttl:
+            return cached[1]
+        async with self._collections_lock:
+            cached = self._collections
+            if cached and time.monotonic() - cached[0] < self.settings.collection_cache_ttl:
+                return cached[1]
+            out: dict[str, JSON] = {}
+            for target in self._scope_targets():
+                for record in await self.client.search_all("collections", target):
+                    stac = self._remember(record)
+                    out.setdefault(stac["id"], stac)
+            result = sorted(out.values(), key=lambda c: c["id"])
+            self._collections = (time.monotonic(), result)
+            return result
+
+    async def list_collections(self, query: CollectionQuery) -> list[JSON]:
+        if query.bbox is None and query.datetime is None and not query.q:
+            return await self._all_collections()
+        extra: Params = []
+        if query.bbox is not None:
+            extra += spatial_params(query.bbox, None)
+        if query.datetime is not None:
+            extra.append(("temporal", temporal_param(query.datetime)))
+        for term in query.q:
+            extra.append(("keyword", term))
+        out: dict[str, JSON] = {}
+        for target in self._scope_targets():
+            for record in await self.client.search_all("collections", [*target, *extra]):
+                stac = self._remember(record)
+                out.setdefault(stac["id"], stac)
+        return sorted(out.values(), key=lambda c: c["id"])
+
+    async def _collection_record(self, collection_id: str) -> JSON | None:
+        parsed = translate.parse_collection_id(collection_id)
+        if parsed is None:
+            return None
+        params: Params = [("short_name", parsed[0]), ("version", parsed[1])]
+        records = await self.client.search_all("collections", params, limit=50)
+        in_scope = [r for r in records
+                    if _stac_id(r) == collection_id and self._in_scope(r)]
+        if not in_scope:
+            return None
+        order = {p: i for i, p in enumerate(self.settings.providers)}
+        in_scope.sort(key=lambda r: order.get(r.get("meta", {}).get("provider-id"), len(order)))
+        return in_scope[0]
+
+    async def get_collection(self, collection_id: str) -> JSON | None:
+        record = await self._collection_record(collection_id)
+        return self._remember(record) if record else None
+
+    async def _concept_ids(self, collection_ids: tuple[str, ...]) -> list[str]:
+        """CMR concept ids for stacbridge collection ids; unknown ids raise LookupError."""
+        out = []
+        for cid in collection_ids:
+            concept = self._id_to_concept.get(cid)
+            if concept is None:
+                record = await self._collection_record(cid)
+                if record is None:
+                    raise LookupError(cid)
+                self._remember(record)
+                concept = self._id_to_concept[cid]
+            out.append(concept)
+        return out
+
+    async def _collection_ids_for(self, concepts: set[str]) -> None:
+        """Learn stacbridge ids for granules' collection concept ids (one CMR query)."""
+        missing = [c for c in concepts if c not in self._concept_to_id]
+        if missing:
+            records = await self.client.search_all(
+                "collections", [("concept_id", c) for c in missing])
+            for record in records:
+                self._remember(record)
+
+    # -- items ----------------------------------------------------------------------------
+    async def _granule_targets(self, query: ItemQuery) -> list[Params]:
+        if query.collections:
+            concepts = await self._concept_ids(query.collections)
+            targets = [[("collection_concept_id", c) for c in concepts]]
+        else:
+            targets = self._scope_targets()
+        common: Params = []
+        common += spatial_params(query.bbox, query.intersects)
+        if query.datetime is not None:
+            common.append(("temporal", temporal_param(query.datetime)))
+        for item_id in query.ids:
+            common.append(("granule_ur", item_id))
+        sort = self._sort_key(query)
+        if sort:
+            common.append(("sort_key", sort))
+        return [[*t, *common] for t in targets]
+
+    @staticmethod
+    def _sort_key(query: ItemQuery) -> str | None:
+        for field, direction in query.sortby[:1]:
+            if field in ("datetime", "properties.datetime", "start_datetime"):
+                return ("-" if direction == "desc" else "") + "start_date"
+            if field in ("end_datetime", "properties.end_datetime"):
+                return ("-" if direction == "desc" else "") + "end_date"
+        return None
+
+    def can_sort(self, field: str) -> bool:
+        return self._sort_key(ItemQuery(sortby=((field, "asc"),))) is not None
+
+    async def search(self, query: ItemQuery, cursor: Any | None) -> ItemPage:
+        targets = await self._granule_targets(query)
+        state = cursor or {"t": 0, "sa": None}
+        index, after = int(state.get("t", 0)), state.get("sa")
+        if index >= len(targets):
+            return ItemPage(items=[])
+        page = await self.client.search("granules", targets[index], page_size=query.limit,
+                                        search_after=after)
+        items = await self._to_items(page.items)
+        if page.search_after and len(page.items) >= min(query.limit, self.settings.max_page_size):
+            next_cursor: Any = {"t": index, "sa": page.search_after}
+        elif index + 1 < len(targets):
+            next_cursor = {"t": index + 1, "sa": None}
+        else:
+            next_cursor = None
+        return ItemPage(items=items, next_cursor=next_cursor,
+                        number_matched=page.hits if len(targets) == 1 else None,
+                        applied_sort=bool(self._sort_key(query)) or not query.sortby)
+
+    async def _to_items(self, records: list[JSON]) -> list[JSON]:
+        concepts = {r.get("meta", {}).get("collection-concept-id") for r in records}
+        concepts.discard(None)
+        await self._collection_ids_for(concepts)  # type: ignore[arg-type]
+        lookup = self._concept_to_id
+        out = []
+        for record in records:
+            try:
+                item = translate.granule_to_item(
+                    record, lookup.get(record.get("meta", {}).get("collection-concept-id", "")))
+            except Exception:
+                log.warning("cmr: skipped an untranslatable granule %s",
+                            record.get("meta", {}).get("concept-id"), exc_info=True)
+                continue
+            out.append(item)
+        return out
+
+    async def get_item(self, collection_id: str, item_id: str) -> JSON | None:
+        try:
+            concepts = await self._concept_ids((collection_id,))
+        except LookupError:
+            return None
+        page = await self.client.search(
+            "granules", [("collection_concept_id", concepts[0]), ("granule_ur", item_id)],
+            page_size=1)
+        items = await self._to_items(page.items)
+        return items[0] if items else None
+
+    async def queryables(self, collection_id: str | None) -> JSON:
+        return {
+            "datetime": {"description": "Acquisition time (CMR temporal)",
+                         "type": "string", "format": "date-time"},
+            "start_datetime": {"type": "string", "format": "date-time"},
+            "end_datetime": {"type": "string", "format": "date-time"},
+            "eo:cloud_cover": {"description": "Cloud cover (%)", "type": "number",
+                               "minimum": 0, "maximum": 100},
+            "platform": {"type": "string"},
+            "instruments": {"type": "array", "items": {"type": "string"}},
+            "grid:code": {"type": "string"},
+        }
+
+    async def resolve_asset(self, request: AssetRequest) -> AssetResolution:
+        return await self.auth.resolve(request)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        await self._data_client.aclose()

@@ -1,0 +1,55 @@
+"""Point every asset href at the gateway's `/assets/<token>` (design §4).
+
+Translators emit upstream hrefs; this is the one place they are replaced, when Items and
+Collections leave the API.  The token is signed and names the provider and the upstream
+reference, so the proxy only ever fetches what a translator produced (no open proxy, no SSRF).
+The file name is appended after the token so that downloads keep their names.
+
+`s3://` alternates stay as they are: they are for clients with their own in-region AWS access.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from stacbridge.provider import JSON
+from stacbridge.signing import Signer
+
+ASSET_PURPOSE = "asset"
+
+
+def asset_token(signer: Signer, provider: str, ref: str, ttl: float) -> str:
+    return signer.sign(ASSET_PURPOSE, [provider, ref], ttl=ttl)
+
+
+def _file_name(ref: str) -> str:
+    name = posixpath.basename(urlsplit(ref).path) if "://" in ref else ""
+    return quote(name, safe="._-~") if name else ""
+
+
+class AssetRewriter:
+    """Rewrites `assets[*].href` (http/https only) to signed gateway URLs."""
+
+    def __init__(self, signer: Signer, ttl: float) -> None:
+        self.signer = signer
+        self.ttl = ttl
+
+    def href(self, base: str, provider: str, ref: str) -> str:
+        token = asset_token(self.signer, provider, ref, self.ttl)
+        name = _file_name(ref)
+        return f"{base}assets/{token}/{name}" if name else f"{base}assets/{token}"
+
+    def __call__(self, provider: Any, obj: JSON, base: str) -> JSON:
+        assets = obj.get("assets")
+        if not assets:
+            return obj
+        new_assets = {}
+        for key, asset in assets.items():
+            href = asset.get("href", "")
+            if href.startswith(("https://", "http://")):
+                asset = {**asset, "href": self.href(base, provider.name, href)}
+            new_assets[key] = asset
+        obj["assets"] = new_assets
+        return obj

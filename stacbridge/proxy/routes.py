@@ -1,0 +1,73 @@
+"""`GET|HEAD /assets/<token>[/<file name>]`: the signing proxy's only endpoint.
+
+The token is verified before anything else happens: a tampered one is 403, an expired one 410
+(search again for fresh hrefs), one naming an unknown provider 403 — all without a single
+upstream request.  Then the provider's resolver decides: redirect to a pre-signed URL, stream
+the bytes (status, Range and validators passed through, constant memory), or 202 for an order
+that is not ready yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fastapi import APIRouter, Request
+from starlette.background import BackgroundTask
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+
+from stacbridge.errors import Forbidden, Gone, error_response
+from stacbridge.provider import AssetPending, AssetRedirect, AssetRequest, AssetStream
+from stacbridge.proxy.rewrite import ASSET_PURPOSE
+from stacbridge.signing import ExpiredToken, InvalidToken, Signer
+
+log = logging.getLogger("stacbridge.proxy")
+
+#: upstream response headers a client gets back (nothing else: no cookies, no upstream auth).
+PASSED_HEADERS = ("content-type", "content-length", "content-range", "accept-ranges", "etag",
+                  "last-modified", "content-disposition", "content-encoding", "cache-control",
+                  "expires")
+CHUNK = 1 << 20
+
+
+def create_asset_router(federation: object, signer: Signer) -> APIRouter:
+    """The proxy router; `federation` supplies the providers by name."""
+    router = APIRouter(tags=["Asset proxy"])
+
+    async def serve(token: str, request: Request) -> Response:
+        try:
+            provider_name, ref = signer.verify(ASSET_PURPOSE, token)
+        except ExpiredToken as exc:
+            raise Gone("this asset link has expired; search again to get fresh links") from exc
+        except (InvalidToken, ValueError, TypeError) as exc:
+            raise Forbidden("invalid asset token") from exc
+        provider = federation.provider_named(provider_name)  # type: ignore[attr-defined]
+        if provider is None:
+            raise Forbidden("invalid asset token")
+        started = time.perf_counter()
+        method = "HEAD" if request.method == "HEAD" else "GET"
+        resolution = await provider.resolve_asset(
+            AssetRequest(ref=ref, method=method, headers=dict(request.headers)))
+        upstream_ms = (time.perf_counter() - started) * 1000
+        timing = {"Server-Timing": f"upstream;dur={upstream_ms:.1f}"}
+        if isinstance(resolution, AssetRedirect):
+            return RedirectResponse(resolution.url, status_code=resolution.status,
+                                    headers=timing)
+        if isinstance(resolution, AssetPending):
+            return error_response(202, "OrderPending", "the product is being prepared; retry "
+                                  "later", {"Retry-After": str(resolution.retry_after), **timing},
+                                  order=resolution.status)
+        assert isinstance(resolution, AssetStream)
+        upstream = resolution.response
+        headers = {k: v for k, v in upstream.headers.items() if k.lower() in PASSED_HEADERS}
+        headers.update(timing)
+        if method == "HEAD" or upstream.status_code in (304, 412, 416):
+            await upstream.aclose()
+            return Response(status_code=upstream.status_code, headers=headers)
+        return StreamingResponse(upstream.aiter_raw(CHUNK), status_code=upstream.status_code,
+                                 headers=headers, background=BackgroundTask(upstream.aclose))
+
+    for path in ("/assets/{token}", "/assets/{token}/{name}"):
+        router.add_api_route(path, serve, methods=["GET", "HEAD"], include_in_schema=(
+            path == "/assets/{token}"), summary="Download an asset through the signing proxy")
+    return router

@@ -1,0 +1,71 @@
+"""Signed, opaque, URL-safe tokens: paging tokens and asset tokens share this one mechanism.
+
+A token is `base64url(payload JSON) "." base64url(HMAC-SHA256)`, signed with the first of the
+configured keys and verified against all of them, so keys rotate without breaking tokens in
+flight.  Each token is bound to a *purpose* ("page", "asset"...) that is part of the MAC, so a
+token minted for one use is refused for another.  Payloads are not encrypted: they must never
+hold secrets (they hold upstream references and cursors, which clients may see anyway).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+
+class InvalidToken(ValueError):
+    """The token is malformed, was tampered with, or was signed by a key we do not hold."""
+
+
+class ExpiredToken(InvalidToken):
+    """The token was genuine but its expiry has passed."""
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class Signer:
+    """HMAC signer over a list of keys: `keys[0]` signs, every key verifies."""
+
+    def __init__(self, keys: Sequence[bytes | str], clock: Callable[[], float] = time.time):
+        if not keys:
+            raise ValueError("at least one signing key is required")
+        self._keys = [k.encode() if isinstance(k, str) else bytes(k) for k in keys]
+        self._clock = clock
+
+    def _mac(self, key: bytes, purpose: str, body: bytes) -> bytes:
+        return hmac.new(key, purpose.encode() + b"\x00" + body, hashlib.sha256).digest()
+
+    def sign(self, purpose: str, payload: Any, ttl: float | None = None) -> str:
+        """Seal `payload` (JSON-serialisable) for `purpose`, valid for `ttl` seconds if given."""
+        envelope = {"p": payload}
+        if ttl is not None:
+            envelope["x"] = int(self._clock() + ttl)
+        body = orjson.dumps(envelope)
+        return f"{_b64encode(body)}.{_b64encode(self._mac(self._keys[0], purpose, body))}"
+
+    def verify(self, purpose: str, token: str) -> Any:
+        """The payload of a genuine, unexpired token; raises InvalidToken / ExpiredToken."""
+        try:
+            body_part, mac_part = token.split(".", 1)
+            body, mac = _b64decode(body_part), _b64decode(mac_part)
+        except (ValueError, TypeError) as exc:
+            raise InvalidToken("malformed token") from exc
+        if not any(hmac.compare_digest(mac, self._mac(k, purpose, body)) for k in self._keys):
+            raise InvalidToken("token signature does not match")
+        envelope = orjson.loads(body)
+        expiry = envelope.get("x")
+        if expiry is not None and self._clock() > expiry:
+            raise ExpiredToken("token has expired")
+        return envelope["p"]
