@@ -1,18 +1,22 @@
 """GeoJSON geometry helpers shared by the provider translators.
 
 Translators call these once per Item, so the common path is plain Python on lists: rings are
-oriented with the shoelace formula and bounding boxes come from min/max loops.  shapely and
-the `antimeridian` package are only touched when a shape really crosses the antimeridian (a
-longitude jump of more than 180° between consecutive vertices) or when several polygons overlap
-and must be merged into a valid MultiPolygon — both rare, and both slow.
+oriented with the shoelace formula and bounding boxes come from min/max loops.  A ring with a
+longitude jump of more than 180° between consecutive vertices is cut at the antimeridian —
+in pure Python when it crosses once (round a pole) or twice (the usual swath), with the same
+great-circle crossing latitude as the `antimeridian` package; anything harder (holes over the
+antimeridian, more crossings, vertices on ±180) goes to that package, and overlapping polygons
+are merged with shapely.  Those slow paths are rare.
 
 Every builder returns a `Shape`: the GeoJSON dict (coordinates as lists, never tuples, so the
 result validates and serialises as is), its bbox, and whether the antimeridian split it.  A
 bbox of a shape split at the antimeridian has west > east, as RFC 7946 §5.2 prescribes.
+Builders may reuse (and reorient or close in place) the coordinate lists they are given.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -228,8 +232,7 @@ def box(west: float, south: float, east: float, north: float) -> Shape:
             "type": "MultiPolygon",
             "coordinates": [
                 [[[west, south], [180.0, south], [180.0, north], [west, north], [west, south]]],
-                [[[-180.0, south], [east, south], [east, north], [-180.0, north],
-                  [-180.0, south]]],
+                [[[-180.0, south], [east, south], [east, north], [-180.0, north], [-180.0, south]]],
             ],
         }
         return Shape(geom, [west, south, east, north], True)
@@ -246,38 +249,137 @@ def polygon(exterior: Ring, holes: Sequence[Ring] = ()) -> Shape | None:
     """A Polygon with the exterior counter-clockwise and holes clockwise (RFC 7946 §3.1.6).
 
     Rings are closed if needed.  A ring with a longitude jump > 180° is cut at the
-    antimeridian (and a ring round a pole is extended to it) by the `antimeridian` package.
-    Returns None for a degenerate exterior (fewer than three distinct positions).
+    antimeridian (and a ring round a pole is extended to it).  Returns None for a degenerate
+    exterior (fewer than three distinct positions).
     """
-    exterior = close_ring(exterior)
+    if not exterior:
+        return None
+    first, last = exterior[0], exterior[-1]
+    if first[0] != last[0] or first[1] != last[1]:
+        exterior.append([first[0], first[1]])
     if len(exterior) < 4:
         return None
-    holes = [close_ring(h) for h in holes]
-    holes = [h for h in holes if len(h) >= 4]
-    crossing = crosses_antimeridian(exterior) or any(crosses_antimeridian(h) for h in holes)
-    if not crossing:
-        if signed_area(exterior) < 0:
-            exterior.reverse()
-        for h in holes:
-            if signed_area(h) > 0:
-                h.reverse()
-        return Shape({"type": "Polygon", "coordinates": [exterior, *holes]},
-                     _ring_bounds(exterior))
-    return _split_polygon(exterior, holes)
+    # one pass: winding (shoelace), bounds and antimeridian jumps
+    area = 0.0
+    px, py = exterior[-1][0], exterior[-1][1]
+    minx = maxx = px
+    miny = maxy = py
+    crossing = False
+    for p in exterior:
+        x, y = p[0], p[1]
+        area += px * y - x * py
+        d = x - px
+        if d > 180.0 or d < -180.0:
+            crossing = True
+        if x < minx:
+            minx = x
+        elif x > maxx:
+            maxx = x
+        if y < miny:
+            miny = y
+        elif y > maxy:
+            maxy = y
+        px, py = x, y
+    if holes:
+        holes = [h for h in (close_ring(h) for h in holes) if len(h) >= 4]
+        crossing = crossing or any(crosses_antimeridian(h) for h in holes)
+    if crossing:
+        return _split_polygon(exterior, list(holes))
+    if area < 0:
+        exterior.reverse()
+    for h in holes:
+        if signed_area(h) > 0:
+            h.reverse()
+    return Shape({"type": "Polygon", "coordinates": [exterior, *holes]}, [minx, miny, maxx, maxy])
+
+
+def crossing_latitude(west: Sequence[float], east: Sequence[float]) -> float:
+    """Latitude where the great circle between two points meets the antimeridian.
+
+    `west` is the point with negative longitude, `east` the one with positive longitude; the
+    same computation (and rounding) as `antimeridian`'s `crossing_latitude_great_circle`.
+    """
+    lon1, lat1 = math.radians(west[0]), math.radians(west[1])
+    lon2, lat2 = math.radians(east[0]), math.radians(east[1])
+    c1, c2 = math.cos(lat1), math.cos(lat2)
+    x1, y1, z1 = math.cos(lon1) * c1, math.sin(lon1) * c1, math.sin(lat1)
+    x2, y2, z2 = math.cos(lon2) * c2, math.sin(lon2) * c2, math.sin(lat2)
+    nx = y1 * z2 - z1 * y2
+    nz = x1 * y2 - y1 * x2
+    norm = math.hypot(nx, nz)
+    if norm == 0.0:  # coincident or antipodal points: no defined great circle
+        return round((west[1] + east[1]) / 2.0, 7)
+    return round(math.degrees(math.asin(-nx / norm)), 7)
+
+
+def _fast_split(ring: Ring) -> Shape | None:
+    """Cut a ring that crosses the antimeridian once (round a pole) or twice, in pure Python.
+
+    The ring is closed and wound counter-clockwise (on unwrapped longitudes).  Anything else
+    (more crossings, vertices on ±180) returns None and goes to the `antimeridian` package.
+    """
+    pts = ring[:-1]
+    n = len(pts)
+    crossings: list[tuple[int, float]] = []
+    for i in range(n):
+        a = pts[i]
+        b = pts[i + 1] if i + 1 < n else pts[0]
+        d = b[0] - a[0]
+        if d > 180.0 or d < -180.0:
+            if abs(a[0]) >= 180.0 or abs(b[0]) >= 180.0:
+                return None
+            crossings.append((i, crossing_latitude(a, b) if d > 0 else crossing_latitude(b, a)))
+    if len(crossings) == 1:
+        i, lat = crossings[0]
+        seq = [list(p[:2]) for p in pts[i + 1 :] + pts[: i + 1]]
+        lats = [p[1] for p in seq]
+        if pts[i][0] > 0:  # moving east over the antimeridian: the north pole is inside
+            out = [[-180.0, lat], *seq, [180.0, lat], [180.0, 90.0], [-180.0, 90.0], [-180.0, lat]]
+            bbox = [-180.0, min(min(lats), lat), 180.0, 90.0]
+        else:  # moving west: the south pole is inside
+            out = [[180.0, lat], *seq, [-180.0, lat], [-180.0, -90.0], [180.0, -90.0], [180.0, lat]]
+            bbox = [-180.0, -90.0, 180.0, max(max(lats), lat)]
+        return Shape({"type": "Polygon", "coordinates": [out]}, bbox, False)
+    if len(crossings) != 2:
+        return None
+    (i1, lat1), (i2, lat2) = crossings
+    piece1 = [list(p[:2]) for p in pts[i1 + 1 : i2 + 1]]
+    piece2 = [list(p[:2]) for p in pts[i2 + 1 :] + pts[: i1 + 1]]
+    side1 = 180.0 if piece1[0][0] > 0 else -180.0
+    side2 = -side1
+    ring1 = [[side1, lat1], *piece1, [side1, lat2], [side1, lat1]]
+    ring2 = [[side2, lat2], *piece2, [side2, lat1], [side2, lat2]]
+    east_part, west_part = (piece1, piece2) if side1 > 0 else (piece2, piece1)
+    lats = [p[1] for p in piece1] + [p[1] for p in piece2] + [lat1, lat2]
+    bbox = [
+        min(p[0] for p in east_part),
+        min(lats),
+        max(p[0] for p in west_part),
+        max(lats),
+    ]
+    return Shape({"type": "MultiPolygon", "coordinates": [[ring1], [ring2]]}, bbox, True)
 
 
 def _split_polygon(exterior: Ring, holes: list[Ring]) -> Shape | None:
-    import antimeridian
-    from shapely.geometry import Polygon
-
     # Orientation has to be judged on unwrapped longitudes.  A ring round a pole has no planar
     # orientation; its vertex order (CMR: counter-clockwise seen from space) says which side
-    # is inside, and the antimeridian package reads it that way.
+    # is inside, and both the fast path and the antimeridian package read it that way.
     if not _encloses_pole(exterior) and signed_area(_unwrap(exterior)) < 0:
         exterior.reverse()
+    if not holes:
+        fast = _fast_split(exterior)
+        if fast is not None:
+            return fast
     for h in holes:
         if not _encloses_pole(h) and signed_area(_unwrap(h)) > 0:
             h.reverse()
+    return _split_with_package(exterior, holes)
+
+
+def _split_with_package(exterior: Ring, holes: list[Ring]) -> Shape | None:
+    import antimeridian
+    from shapely.geometry import Polygon
+
     try:
         fixed = antimeridian.fix_polygon(
             Polygon(exterior, holes), fix_winding=False, great_circle=True
@@ -301,18 +403,31 @@ def _polygons_of(shape: Shape) -> list[list[Ring]]:
     return [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
 
 
-def combine(shapes: Sequence[Shape]) -> Shape | None:
-    """One geometry for several shapes: Multi* when all are of one kind, else a collection.
+_DIMENSION = {"Point": 0, "LineString": 1, "Polygon": 2}
+
+
+def combine(shapes: Sequence[Shape | None], allow_collection: bool = False) -> Shape | None:
+    """One geometry for several shapes: Multi* when all are of one kind.
 
     Overlapping polygons are merged (planar union) so that the MultiPolygon stays valid.
+    Shapes of mixed kinds make a GeometryCollection only with `allow_collection`: STAC 1.0.0
+    Items take the GeoJSON `Geometry` schema, which has no GeometryCollection, so by default
+    only the shapes of the highest dimension are kept (areas over lines over points) and the
+    bbox is theirs.
     """
     shapes = [s for s in shapes if s is not None]
     if not shapes:
         return None
     if len(shapes) == 1:
         return shapes[0]
-    split = any(s.split for s in shapes)
     kinds = {s.geometry["type"].removeprefix("Multi") for s in shapes}
+    if len(kinds) > 1 and not allow_collection:
+        top = max(_DIMENSION[k] for k in kinds)
+        shapes = [s for s in shapes if _DIMENSION[s.geometry["type"].removeprefix("Multi")] == top]
+        if len(shapes) == 1:
+            return shapes[0]
+        kinds = {s.geometry["type"].removeprefix("Multi") for s in shapes}
+    split = any(s.split for s in shapes)
     if kinds == {"Polygon"}:
         geom = _merge_polygons(shapes)
     elif kinds == {"Point"}:
@@ -378,9 +493,7 @@ def bbox_union(bboxes: Sequence[Sequence[float]]) -> list[float]:
                 intervals.extend([(b[0], 180.0), (-180.0, b[2])])
             else:
                 intervals.append((b[0], b[2]))
-        return lon_intervals_bbox(
-            intervals, min(b[1] for b in bboxes), max(b[3] for b in bboxes)
-        )
+        return lon_intervals_bbox(intervals, min(b[1] for b in bboxes), max(b[3] for b in bboxes))
     return [
         min(b[0] for b in bboxes),
         min(b[1] for b in bboxes),
