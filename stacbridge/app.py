@@ -33,6 +33,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from stacbridge import __version__
 from stacbridge.config import Settings
 from stacbridge.errors import add_error_handlers
 from stacbridge.federation import FederationClient, json_response
@@ -140,7 +141,11 @@ def create_app(settings: Settings | None = None,
         lifespan=lifespan,
     )
     api = StacApi(
-        settings=ApiSettings(openapi_url="/api", docs_url="/api.html"),
+        settings=ApiSettings(openapi_url="/api", docs_url="/api.html",
+                             stac_fastapi_title=settings.title,
+                             stac_fastapi_description=settings.description,
+                             stac_fastapi_landing_id="stacbridge",
+                             stac_fastapi_version=__version__),
         client=client,
         extensions=extensions,
         app=app,

@@ -54,10 +54,9 @@ def serve(
         from stacbridge.sandbox import Sandbox
 
         sandbox_env = Sandbox().start()
-        settings = sandbox_env.settings()
-        os.environ["STACBRIDGE_CMR__URL"] = settings.cmr.url  # type: ignore[union-attr]
-        os.environ["STACBRIDGE_CMR__PROVIDERS"] = json.dumps(settings.cmr.providers)  # type: ignore[union-attr]
-        os.environ.setdefault("STACBRIDGE_STORE_URL", "memory://")
+        os.environ.update(sandbox_env.environment())
+        if workers == 1:
+            os.environ.setdefault("STACBRIDGE_STORE_URL", "memory://")
     if workers > 1 and not os.environ.get("STACBRIDGE_SECRET_KEYS"):
         # every worker must verify the tokens the others sign
         os.environ["STACBRIDGE_SECRET_KEYS"] = json.dumps([secrets.token_urlsafe(32)])

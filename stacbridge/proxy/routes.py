@@ -27,7 +27,6 @@ log = logging.getLogger("stacbridge.proxy")
 PASSED_HEADERS = ("content-type", "content-length", "content-range", "accept-ranges", "etag",
                   "last-modified", "content-disposition", "content-encoding", "cache-control",
                   "expires")
-CHUNK = 1 << 20
 
 
 def create_asset_router(federation: object, signer: Signer) -> APIRouter:
@@ -64,10 +63,13 @@ def create_asset_router(federation: object, signer: Signer) -> APIRouter:
         if method == "HEAD" or upstream.status_code in (304, 412, 416):
             await upstream.aclose()
             return Response(status_code=upstream.status_code, headers=headers)
-        return StreamingResponse(upstream.aiter_raw(CHUNK), status_code=upstream.status_code,
+        return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
                                  headers=headers, background=BackgroundTask(upstream.aclose))
 
     for path in ("/assets/{token}", "/assets/{token}/{name}"):
-        router.add_api_route(path, serve, methods=["GET", "HEAD"], include_in_schema=(
-            path == "/assets/{token}"), summary="Download an asset through the signing proxy")
+        for method in ("GET", "HEAD"):
+            router.add_api_route(
+                path, serve, methods=[method], include_in_schema=path == "/assets/{token}",
+                operation_id=f"asset_{method.lower()}{'_named' if '{name}' in path else ''}",
+                summary="Download an asset through the signing proxy")
     return router

@@ -4,34 +4,58 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import SecretStr
+
 from stacbridge.config import CMRSettings, HttpSettings, Settings
 from stacbridge.sandbox.server import ServerThread
 
 #: the CMR provider ids whose recorded collections the sandbox serves.
 SANDBOX_CMR_PROVIDERS = ["LPCLOUD", "POCLOUD", "GES_DISC", "LAADS", "NSIDC_ECS", "ORNL_CLOUD"]
 
+#: the Earthdata Login account the sandbox knows (the gateway's service credentials).
+SANDBOX_EDL_USER = ("sandbox", "sandbox-password")
+
+#: recorded NASA hosts → which sandbox host stands in for them.  Cloud DAACs (TEA) redirect
+#: to pre-signed S3 URLs; on-premises DAACs serve the bytes themselves; the public CDN needs
+#: no login.
+CLOUD_HOSTS = ("data.lpdaac.earthdatacloud.nasa.gov", "data.ornldaac.earthdata.nasa.gov",
+               "archive.swot.podaac.earthdata.nasa.gov", "archive.podaac.earthdata.nasa.gov",
+               "data.laadsdaac.earthdatacloud.nasa.gov", "data.gesdisc.earthdata.nasa.gov")
+ONPREM_HOSTS = ("n5eil01u.ecs.nsidc.org", "ladsweb.modaps.eosdis.nasa.gov",
+                "hydro1.gesdisc.eosdis.nasa.gov", "gpm1.gesdisc.eosdis.nasa.gov")
+PUBLIC_HOSTS = ("cdn.earthdata.nasa.gov",)
+
 
 class Sandbox:
-    """Every provider emulator on 127.0.0.1, started and stopped together."""
+    """Every provider emulator on loopback, started and stopped together."""
 
     def __init__(self, *, host: str = "127.0.0.1", generated_granules: int = 1_000_000,
-                 cmr_port: int = 0) -> None:
+                 cmr_port: int = 0, token_ttl: float = 3600.0) -> None:
         self.host = host
         self.generated_granules = generated_granules
-        self._ports = {"cmr": cmr_port}
-        self.servers: dict[str, ServerThread] = {}
+        self.token_ttl = token_ttl
+        self._cmr_port = cmr_port
+        self.earthdata: Any = None
+        self.cmr: ServerThread | None = None
 
     def start(self) -> Sandbox:
         from stacbridge.sandbox.cmr import create_cmr_app
+        from stacbridge.sandbox.datahost import EarthdataSandbox
 
-        cmr = create_cmr_app(generated_granules=self.generated_granules)
-        self.servers["cmr"] = ServerThread(cmr, self.host, self._ports["cmr"]).start()
+        self.earthdata = EarthdataSandbox({SANDBOX_EDL_USER[0]: SANDBOX_EDL_USER[1]},
+                                          token_ttl=self.token_ttl).start()
+        host_map = {f"https://{h}": self.earthdata.host.url for h in CLOUD_HOSTS}
+        host_map |= {f"https://{h}": self.earthdata.onprem.url for h in ONPREM_HOSTS}
+        host_map |= {f"https://{h}": self.earthdata.plain.url for h in PUBLIC_HOSTS}
+        cmr = create_cmr_app(data_host_map=host_map, generated_granules=self.generated_granules)
+        self.cmr = ServerThread(cmr, self.host, self._cmr_port).start()
         return self
 
     def stop(self) -> None:
-        for server in self.servers.values():
-            server.stop()
-        self.servers.clear()
+        if self.cmr is not None:
+            self.cmr.stop()
+        if self.earthdata is not None:
+            self.earthdata.stop()
 
     def __enter__(self) -> Sandbox:
         return self.start()
@@ -41,12 +65,50 @@ class Sandbox:
 
     @property
     def cmr_url(self) -> str:
-        return f"{self.servers['cmr'].url}/search"
+        assert self.cmr is not None, "sandbox not started"
+        return f"{self.cmr.url}/search"
+
+    def cmr_settings(self, **overrides: Any) -> CMRSettings:
+        """CMR settings for the emulators: EDL login with the sandbox account, fast retries."""
+        ed = self.earthdata
+        values: dict[str, Any] = {
+            "url": self.cmr_url,
+            "providers": list(SANDBOX_CMR_PROVIDERS),
+            "http": HttpSettings(timeout=30.0, retries=2, backoff=0.05, max_backoff=0.5),
+            "edl_url": ed.edl.url,
+            "edl_username": SANDBOX_EDL_USER[0],
+            "edl_password": SecretStr(SANDBOX_EDL_USER[1]),
+            "data_hosts": [_netloc(ed.host.url), _netloc(ed.onprem.url)],
+        }
+        values.update(overrides)
+        return CMRSettings(**values)
 
     def settings(self, **overrides: Any) -> Settings:
-        """Gateway settings wired to these emulators (fast retries: the emulators are local)."""
-        http = HttpSettings(timeout=30.0, retries=2, backoff=0.05, max_backoff=0.5)
-        cmr = CMRSettings(url=self.cmr_url, providers=list(SANDBOX_CMR_PROVIDERS), http=http)
-        values: dict[str, Any] = {"cmr": cmr, "store_url": "memory://"}
+        """Gateway settings wired to these emulators."""
+        values: dict[str, Any] = {"cmr": self.cmr_settings(), "store_url": "memory://"}
         values.update(overrides)
         return Settings(**values)
+
+    def environment(self) -> dict[str, str]:
+        """The same settings as STACBRIDGE_* variables (for worker processes)."""
+        cmr = self.cmr_settings()
+        return {
+            "STACBRIDGE_CMR__URL": cmr.url,
+            "STACBRIDGE_CMR__PROVIDERS": _json(cmr.providers),
+            "STACBRIDGE_CMR__EDL_URL": cmr.edl_url,
+            "STACBRIDGE_CMR__EDL_USERNAME": SANDBOX_EDL_USER[0],
+            "STACBRIDGE_CMR__EDL_PASSWORD": SANDBOX_EDL_USER[1],
+            "STACBRIDGE_CMR__DATA_HOSTS": _json(cmr.data_hosts),
+            "STACBRIDGE_CMR__HTTP__RETRIES": "2",
+            "STACBRIDGE_CMR__HTTP__BACKOFF": "0.05",
+        }
+
+
+def _netloc(url: str) -> str:
+    return url.split("://", 1)[1].rstrip("/")
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)

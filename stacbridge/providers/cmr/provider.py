@@ -107,6 +107,7 @@ class CMRProvider:
         self.auth = EarthdataAuth(settings, self.store, self._data_client)
         self._concept_to_id: dict[str, str] = {}
         self._id_to_concept: dict[str, str] = {}
+        self._title_to_id: dict[str, str] = {}
         self._collections: tuple[float, list[JSON]] | None = None
         self._collections_lock = asyncio.Lock()
 
@@ -120,6 +121,9 @@ class CMRProvider:
         if concept:
             self._concept_to_id[concept] = stac["id"]
             self._id_to_concept.setdefault(stac["id"], concept)
+        title = record.get("umm", {}).get("EntryTitle")
+        if title:
+            self._title_to_id.setdefault(title, stac["id"])
         return stac
 
     def _in_scope(self, record: JSON) -> bool:
@@ -259,7 +263,8 @@ class CMRProvider:
             return ItemPage(items=[])
         page = await self.client.search("granules", targets[index], page_size=query.limit,
                                         search_after=after)
-        items = await self._to_items(page.items)
+        items = await self._to_items(
+            page.items, query.collections[0] if len(query.collections) == 1 else None)
         if page.search_after and len(page.items) >= min(query.limit, self.settings.max_page_size):
             next_cursor: Any = {"t": index, "sa": page.search_after}
         elif index + 1 < len(targets):
@@ -270,16 +275,24 @@ class CMRProvider:
                         number_matched=page.hits if len(targets) == 1 else None,
                         applied_sort=bool(self._sort_key(query)) or not query.sortby)
 
-    async def _to_items(self, records: list[JSON]) -> list[JSON]:
+    async def _to_items(self, records: list[JSON], default: str | None = None) -> list[JSON]:
+        """Translate granules, naming their collection by concept id, entry title or `default`.
+
+        CMR's meta usually carries the collection concept id; some records only name their
+        collection by EntryTitle (HLS) or carry no meta at all, hence the fallbacks.
+        """
         concepts = {r.get("meta", {}).get("collection-concept-id") for r in records}
         concepts.discard(None)
         await self._collection_ids_for(concepts)  # type: ignore[arg-type]
-        lookup = self._concept_to_id
+        by_concept, by_title = self._concept_to_id, self._title_to_id
         out = []
         for record in records:
+            meta, umm = record.get("meta") or {}, record.get("umm") or {}
+            reference = umm.get("CollectionReference") or {}
+            cid = (by_concept.get(meta.get("collection-concept-id", ""))
+                   or by_title.get(reference.get("EntryTitle", "")) or default)
             try:
-                item = translate.granule_to_item(
-                    record, lookup.get(record.get("meta", {}).get("collection-concept-id", "")))
+                item = translate.granule_to_item(record, cid)
             except Exception:
                 log.warning("cmr: skipped an untranslatable granule %s",
                             record.get("meta", {}).get("concept-id"), exc_info=True)
@@ -295,7 +308,7 @@ class CMRProvider:
         page = await self.client.search(
             "granules", [("collection_concept_id", concepts[0]), ("granule_ur", item_id)],
             page_size=1)
-        items = await self._to_items(page.items)
+        items = await self._to_items(page.items, collection_id)
         return items[0] if items else None
 
     async def queryables(self, collection_id: str | None) -> JSON:

@@ -1,0 +1,61 @@
+"""Third-party judges: stac-api-validator and the STAC JSON schemas (offline mirror)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.conftest import STAC_OFFLINE, validate_stac
+
+HLS = "HLSL30.v2.0"
+# around the recorded HLS tile 15UXP in Minnesota
+GEOMETRY = {"type": "Polygon", "coordinates": [[[-91.6, 47.8], [-91.0, 47.8], [-91.0, 48.1],
+                                                [-91.6, 48.1], [-91.6, 47.8]]]}
+
+
+def run_validator(root: str, collection: str, *conformance: str) -> str:
+    args = [sys.executable, str(STAC_OFFLINE / "stac-api-validator"), "--root-url", root,
+            "--collection", collection, "--geometry", json.dumps(GEOMETRY)]
+    for name in conformance:
+        args += ["--conformance", name]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    return output
+
+
+def test_stac_api_validator_core_collections_features_item_search(gateway):
+    output = run_validator(gateway, HLS, "core", "collections", "features", "item-search")
+    assert "Errors: none" in output, output
+
+
+def test_every_collection_and_recorded_item_validates(gateway):
+    with httpx.Client(base_url=gateway, timeout=60) as http:
+        collections = http.get("/collections", params={"limit": 1000}).json()["collections"]
+        assert len(collections) >= 20
+        checked_items = 0
+        for collection in collections:
+            validate_stac(collection)
+            page = http.get(f"/collections/{collection['id']}/items", params={"limit": 20})
+            assert page.status_code == 200, (collection["id"], page.text)
+            for item in page.json()["features"]:
+                validate_stac(item)
+                checked_items += 1
+        assert checked_items >= 30
+
+
+@pytest.mark.parametrize("granule_ur", [
+    "HLS.L30.T15UXP.2024042T165831.v2.0",
+])
+def test_recorded_hls_item_validates_with_its_extensions(gateway, granule_ur):
+    with httpx.Client(base_url=gateway, timeout=60) as http:
+        item = http.get(f"/collections/{HLS}/items/{granule_ur}").json()
+    validate_stac(item)
+    assert any("projection" in e for e in item["stac_extensions"])
+    assert any("eo" in e for e in item["stac_extensions"])
+    cog = "image/tiff; application=geotiff; profile=cloud-optimized"
+    assert any(a.get("type") == cog for a in item["assets"].values())
