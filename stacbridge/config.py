@@ -63,7 +63,7 @@ class CMRSettings(BaseModel):
     credentials: str = "service"
     #: hosts (suffix match) that may receive EDL credentials; the EDL host is always allowed.
     data_hosts: list[str] = Field(default_factory=lambda: [
-        ".earthdata.nasa.gov", ".earthdatacloud.nasa.gov", ".nasa.gov"])
+        ".earthdata.nasa.gov", ".earthdatacloud.nasa.gov", ".nasa.gov", ".nsidc.org"])
 
 
 class Settings(BaseSettings):

@@ -371,7 +371,8 @@ class FederationClient(AsyncBaseCoreClient):
         base = get_base_url(request)
         collections = await provider.list_collections(CollectionQuery())
         links = [
-            {"rel": "self", "type": "application/json", "href": f"{base}catalogs/{name}"},
+            {"rel": "self", "type": "application/json", "href": f"{base}catalogs/{name}",
+             "title": provider.title},
             {"rel": "root", "type": "application/json", "href": base, "title": self.title},
             {"rel": "parent", "type": "application/json", "href": base, "title": self.title},
         ]
@@ -390,7 +391,8 @@ class FederationClient(AsyncBaseCoreClient):
         links = [link for link in out.get("links", []) if link.get("rel") not in
                  ("self", "root", "parent", "items", "queryables")]
         links += [
-            {"rel": "self", "type": "application/json", "href": f"{base}collections/{cid}"},
+            {"rel": "self", "type": "application/json", "href": f"{base}collections/{cid}",
+             "title": out.get("title") or cid},
             {"rel": "root", "type": "application/json", "href": base, "title": self.title},
             {"rel": "parent", "type": "application/json", "href": base, "title": self.title},
             {"rel": "items", "type": GEOJSON, "href": f"{base}collections/{cid}/items",

@@ -179,6 +179,10 @@ class Provider(Protocol):
         """JSON-schema `properties` for the queryables of one collection (or all)."""
         ...
 
+    def proxies(self, href: str) -> bool:
+        """Whether the signing proxy should stand in front of `href` (no I/O)."""
+        ...
+
     async def resolve_asset(self, request: AssetRequest) -> AssetResolution:
         """Turn a signed asset reference into a redirect, a stream or a pending order."""
         ...

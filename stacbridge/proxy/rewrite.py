@@ -5,7 +5,11 @@ Collections leave the API.  The token is signed and names the provider and the u
 reference, so the proxy only ever fetches what a translator produced (no open proxy, no SSRF).
 The file name is appended after the token so that downloads keep their names.
 
-`s3://` alternates stay as they are: they are for clients with their own in-region AWS access.
+A provider decides which hrefs go through the proxy (`Provider.proxies(href)`, default: every
+http(s) href): CMR proxies the Earthdata hosts on its allow-list and leaves public hosts (the
+browse-image CDN) alone; M2M proxies its `m2m://` download references, which only become URLs
+once a download is requested.  `s3://` alternates stay as they are: they are for clients with
+their own in-region AWS access.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ def _file_name(ref: str) -> str:
     return quote(name, safe="._-~") if name else ""
 
 
+def _http_only(href: str) -> bool:
+    return href.startswith(("https://", "http://"))
+
+
 class AssetRewriter:
     """Rewrites `assets[*].href` (http/https only) to signed gateway URLs."""
 
@@ -45,10 +53,11 @@ class AssetRewriter:
         assets = obj.get("assets")
         if not assets:
             return obj
+        proxies = getattr(provider, "proxies", _http_only)
         new_assets = {}
         for key, asset in assets.items():
             href = asset.get("href", "")
-            if href.startswith(("https://", "http://")):
+            if proxies(href):
                 asset = {**asset, "href": self.href(base, provider.name, href)}
             new_assets[key] = asset
         obj["assets"] = new_assets

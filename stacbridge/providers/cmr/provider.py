@@ -91,6 +91,42 @@ def spatial_params(bbox: tuple[float, ...] | None, intersects: JSON | None) -> P
     return params
 
 
+_CLOUD = "eo:cloud_cover"
+
+
+def filter_params(expr: JSON | None) -> Params:
+    """CMR parameters that narrow a CQL2 filter upstream (the gateway still evaluates it all).
+
+    Only top-level conjuncts CMR can answer exactly are pushed down: comparisons of
+    `eo:cloud_cover` with a number become CMR's `cloud_cover=min,max` range.
+    """
+    if not expr:
+        return []
+    conjuncts = expr["args"] if expr.get("op") == "and" else [expr]
+    low: float | None = None
+    high: float | None = None
+    for term in conjuncts:
+        op, args = term.get("op"), term.get("args") or []
+        if op not in ("<", "<=", ">", ">=", "=", "between") or not args:
+            continue
+        if args[0] != {"property": _CLOUD}:
+            continue
+        values = args[1:]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            continue
+        if op in ("<", "<="):
+            high = values[0] if high is None else min(high, values[0])
+        elif op in (">", ">="):
+            low = values[0] if low is None else max(low, values[0])
+        elif op == "=":
+            low = high = values[0]
+        elif op == "between" and len(values) == 2:
+            low, high = values
+    if low is None and high is None:
+        return []
+    return [("cloud_cover", f"{'' if low is None else low},{'' if high is None else high}")]
+
+
 class CMRProvider:
     """stacbridge's view of NASA CMR."""
 
@@ -238,6 +274,7 @@ class CMRProvider:
             common.append(("temporal", temporal_param(query.datetime)))
         for item_id in query.ids:
             common.append(("granule_ur", item_id))
+        common += filter_params(query.filter)
         sort = self._sort_key(query)
         if sort:
             common.append(("sort_key", sort))
@@ -323,6 +360,10 @@ class CMRProvider:
             "instruments": {"type": "array", "items": {"type": "string"}},
             "grid:code": {"type": "string"},
         }
+
+    def proxies(self, href: str) -> bool:
+        """Earthdata hosts on the allow-list go through the proxy; public hosts stay direct."""
+        return self.auth.allowed_url(href)
 
     async def resolve_asset(self, request: AssetRequest) -> AssetResolution:
         return await self.auth.resolve(request)
