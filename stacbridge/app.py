@@ -79,6 +79,10 @@ def build_providers(settings: Settings, store: Store) -> list[Provider]:
         from stacbridge.providers.cmr.provider import CMRProvider
 
         providers.append(CMRProvider(settings.cmr, store=store))
+    if settings.m2m is not None and settings.m2m.enabled:
+        from stacbridge.providers.m2m.provider import M2MProvider
+
+        providers.append(M2MProvider(settings.m2m, store=store))
     return providers
 
 

@@ -211,8 +211,9 @@ def parse_fields(value: Any) -> tuple[list[str], list[str]]:
 class PostFilter:
     """What the gateway checks on every item an upstream returns."""
 
-    def __init__(self, search: Search) -> None:
+    def __init__(self, search: Search, interval: Interval | None = None) -> None:
         self.ids = set(search.ids) or None
+        self.interval = interval
         self.geometry: BaseGeometry | None = None
         if search.intersects is not None:
             self.geometry = shape(search.intersects)
@@ -231,8 +232,26 @@ class PostFilter:
     def drops_items(self) -> bool:
         return self.geometry is not None or self.cql is not None or self.ids is not None
 
+    def _in_interval(self, props: JSON) -> bool:
+        """Whether the item's time (instant or range) overlaps the search interval."""
+        start_text = props.get("start_datetime") or props.get("datetime")
+        end_text = props.get("end_datetime") or props.get("datetime")
+        if not start_text or not end_text:
+            return True  # an item without time cannot be judged; the upstream matched it
+        try:
+            start = dt.datetime.fromisoformat(start_text.replace("Z", "+00:00"))
+            end = dt.datetime.fromisoformat(end_text.replace("Z", "+00:00"))
+        except ValueError:
+            return True
+        interval = self.interval
+        if interval.start is not None and end < interval.start:  # type: ignore[union-attr]
+            return False
+        return not (interval.end is not None and start > interval.end)  # type: ignore[union-attr]
+
     def __call__(self, item: JSON, *, filter_applied: bool) -> bool:
         if self.ids is not None and item.get("id") not in self.ids:
+            return False
+        if self.interval is not None and not self._in_interval(item.get("properties") or {}):
             return False
         if self.geometry is not None:
             geom = item.get("geometry")
@@ -582,7 +601,7 @@ class FederationClient(AsyncBaseCoreClient):
         state = (self._open_token(search.token, "page", fingerprint) if search.token
                  else {"i": 0, "c": None, "s": 0})
         targets = self._targets(search, interval)
-        post_filter = PostFilter(search)
+        post_filter = PostFilter(search, interval)
         limit = search.limit
 
         index, cursor, skip = int(state.get("i", 0)), state.get("c"), int(state.get("s", 0))
