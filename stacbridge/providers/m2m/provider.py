@@ -1,0 +1,357 @@
+"""USGS EarthExplorer (M2M) as a stacbridge provider: Landsat scenes, downloads and orders.
+
+Collections are the configured dataset aliases (`landsat_ot_c2_l2`...); items are scenes,
+searched with `scene-search` (`metadataType: full`, paging by `startingNumber`) and given
+their download assets from one `download-options` call per page.  Asset hrefs are
+`m2m://dataset/entity/product` references: only a GET on the signed proxy URL issues a
+`download-request`; a ready product redirects to its signed URL, one being prepared becomes an
+order polled with `download-retrieve` (one poll loop per order, state in the store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from typing import Any
+
+import httpx
+from shapely.geometry import shape
+
+from stacbridge.config import M2MSettings
+from stacbridge.orders import FAILED, PENDING, READY, Order, OrderBook
+from stacbridge.provider import (
+    JSON,
+    AssetPending,
+    AssetRedirect,
+    AssetRequest,
+    AssetResolution,
+    CollectionQuery,
+    ItemPage,
+    ItemQuery,
+    ProviderError,
+)
+from stacbridge.providers.m2m import translate
+from stacbridge.providers.m2m.client import M2MClient
+from stacbridge.store import MemoryStore, Store
+
+NAME = "m2m"
+_CLOUD = "eo:cloud_cover"
+
+
+def _m2m_time(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def scene_filter(query: ItemQuery, filters: list[JSON]) -> JSON:
+    """M2M's `sceneFilter` for a query: what M2M can narrow; the gateway checks the rest."""
+    out: JSON = {}
+    if query.intersects is not None:
+        geom = shape(query.intersects)
+        if geom.geom_type in ("Polygon", "MultiPolygon", "Point"):
+            out["spatialFilter"] = {"filterType": "geojson", "geoJson": query.intersects}
+        else:
+            west, south, east, north = geom.bounds
+            out["spatialFilter"] = _mbr(west, south, east, north)
+    elif query.bbox is not None:
+        b = query.bbox
+        west, south, east, north = (b[0], b[1], b[3], b[4]) if len(b) == 6 else b
+        out["spatialFilter"] = _mbr(west, south, east, north)
+    if query.datetime is not None:
+        acquisition = {}
+        if query.datetime.start is not None:
+            acquisition["start"] = _m2m_time(query.datetime.start)
+        if query.datetime.end is not None:
+            acquisition["end"] = _m2m_time(query.datetime.end)
+        if acquisition:
+            out["acquisitionFilter"] = acquisition
+    low, high, metadata = _split_filter(query.filter, filters)
+    if low is not None or high is not None:
+        out["cloudCoverFilter"] = {"min": 0 if low is None else low,
+                                   "max": 100 if high is None else high,
+                                   "includeUnknown": False}
+    if metadata:
+        out["metadataFilter"] = (metadata[0] if len(metadata) == 1
+                                 else {"filterType": "and", "childFilters": metadata})
+    return out
+
+
+def _mbr(west: float, south: float, east: float, north: float) -> JSON:
+    return {"filterType": "mbr", "lowerLeft": {"latitude": south, "longitude": west},
+            "upperRight": {"latitude": north, "longitude": east}}
+
+
+def _split_filter(expr: JSON | None, filters: list[JSON]) -> tuple[Any, Any, list[JSON]]:
+    """Top-level AND terms M2M answers: cloud-cover bounds and equality on dataset filters."""
+    if not expr:
+        return None, None, []
+    terms = expr["args"] if expr.get("op") == "and" else [expr]
+    low = high = None
+    metadata: list[JSON] = []
+    for term in terms:
+        op, args = term.get("op"), term.get("args") or []
+        if len(args) != 2 or not isinstance(args[0], dict) or "property" not in args[0]:
+            continue
+        name, value = args[0]["property"], args[1]
+        if isinstance(value, dict):
+            continue
+        if name == _CLOUD and isinstance(value, int | float):
+            if op in ("<", "<="):
+                high = value if high is None else min(high, value)
+            elif op in (">", ">="):
+                low = value if low is None else max(low, value)
+            elif op == "=":
+                low = high = value
+            continue
+        if op == "=":
+            mapped = translate.queryable_to_filter(name, filters)
+            if mapped is not None:
+                metadata.append({"filterType": "value", "filterId": mapped["id"],
+                                 "value": value, "operation": "="})
+    return low, high, metadata
+
+
+class M2MProvider:
+    """stacbridge's view of USGS M2M."""
+
+    name = NAME
+    title = "USGS EarthExplorer (M2M)"
+
+    def __init__(self, settings: M2MSettings, *, store: Store | None = None,
+                 client: httpx.AsyncClient | None = None) -> None:
+        self.settings = settings
+        self.store = store or MemoryStore()
+        self.client = M2MClient(settings, self.store, client)
+        self.orders = OrderBook(self.store, NAME, self._poll_order,
+                                interval=settings.poll_interval,
+                                max_interval=settings.max_poll_interval)
+        self._datasets: tuple[float, dict[str, JSON]] | None = None
+        self._filters: dict[str, list[JSON]] = {}
+        self._request_locks: dict[str, asyncio.Lock] = {}
+        self._resumed = False
+
+    # -- identity and collections ---------------------------------------------------------
+    def owns(self, collection_id: str) -> bool:
+        return collection_id in self.settings.datasets
+
+    async def _dataset_records(self) -> dict[str, JSON]:
+        cached = self._datasets
+        if cached and time.monotonic() - cached[0] < self.settings.collection_cache_ttl:
+            return cached[1]
+        found: dict[str, JSON] = {}
+        for alias in self.settings.datasets:
+            data = await self.client.call("dataset-search", {"datasetName": alias})
+            for record in data or []:
+                if str(record.get("datasetAlias", "")).lower() == alias:
+                    found[alias] = record
+        self._datasets = (time.monotonic(), found)
+        return found
+
+    async def list_collections(self, query: CollectionQuery) -> list[JSON]:
+        records = await self._dataset_records()
+        out = [translate.dataset_to_collection(records[a]) for a in self.settings.datasets
+               if a in records]
+        if query.q:
+            terms = [t.lower() for t in query.q]
+            out = [c for c in out if any(t in (c["id"] + " " + c.get("title", "") + " "
+                                              + c.get("description", "") + " "
+                                              + " ".join(c.get("keywords", []))).lower()
+                                         for t in terms)]
+        return out
+
+    async def get_collection(self, collection_id: str) -> JSON | None:
+        if not self.owns(collection_id):
+            return None
+        record = (await self._dataset_records()).get(collection_id)
+        return translate.dataset_to_collection(record) if record else None
+
+    async def _dataset_filters(self, alias: str) -> list[JSON]:
+        if alias not in self._filters:
+            self._filters[alias] = await self.client.call("dataset-filters",
+                                                          {"datasetName": alias}) or []
+        return self._filters[alias]
+
+    async def queryables(self, collection_id: str | None) -> JSON:
+        aliases = [collection_id] if collection_id else list(self.settings.datasets)
+        props: JSON = {}
+        for alias in aliases:
+            props.update(translate.filters_to_queryables(await self._dataset_filters(alias)))
+        return props
+
+    # -- items ----------------------------------------------------------------------------
+    def can_sort(self, field: str) -> bool:
+        return field in ("datetime", "properties.datetime")
+
+    async def search(self, query: ItemQuery, cursor: Any | None) -> ItemPage:
+        datasets = list(query.collections) or list(self.settings.datasets)
+        if query.ids:
+            return ItemPage(items=await self._items_by_id(datasets, query.ids))
+        state = cursor or {"t": 0, "n": 1}
+        index, start = int(state["t"]), int(state["n"])
+        if index >= len(datasets):
+            return ItemPage(items=[])
+        alias = datasets[index]
+        payload: JSON = {
+            "datasetName": alias,
+            "maxResults": max(1, min(query.limit, self.settings.max_page_size)),
+            "startingNumber": start,
+            "metadataType": "full",
+            "sceneFilter": scene_filter(query, await self._dataset_filters(alias)),
+        }
+        for field, direction in query.sortby[:1]:
+            if self.can_sort(field):
+                payload["sortField"] = "acquisitionDate"
+                payload["sortDirection"] = "DESC" if direction == "desc" else "ASC"
+        data = await self.client.call("scene-search", payload) or {}
+        results = data.get("results") or []
+        items = await self._to_items(alias, results)
+        returned = int(data.get("recordsReturned") or len(results))
+        total = data.get("totalHits")
+        next_start = start + returned
+        if results and total is not None and next_start <= int(total):
+            next_cursor: Any = {"t": index, "n": next_start}
+        elif index + 1 < len(datasets):
+            next_cursor = {"t": index + 1, "n": 1}
+        else:
+            next_cursor = None
+        exact = str(data.get("totalHitsAccuracy", "exact")).lower() == "exact"
+        matched = int(total) if total is not None and exact and len(datasets) == 1 else None
+        return ItemPage(items=items, next_cursor=next_cursor, number_matched=matched,
+                        applied_sort=True)
+
+    async def _to_items(self, alias: str, scenes: list[JSON]) -> list[JSON]:
+        if not scenes:
+            return []
+        entity_ids = [translate.scene_entity_id(s) for s in scenes]
+        options = await self.client.call(
+            "download-options", {"datasetName": alias, "entityIds": entity_ids}) or []
+        by_entity: dict[str, list[JSON]] = {}
+        for option in options:
+            by_entity.setdefault(str(option.get("entityId")), []).append(option)
+        return [translate.scene_to_item(scene, alias,
+                                        download_options=by_entity.get(entity, []))
+                for scene, entity in zip(scenes, entity_ids, strict=True)]
+
+    async def _scene(self, alias: str, display_id: str) -> JSON | None:
+        try:
+            data = await self.client.call("scene-metadata", {
+                "datasetName": alias, "entityId": display_id, "idType": "displayId",
+                "metadataType": "full"})
+        except ProviderError as exc:
+            if exc.status_code == 400:
+                return None
+            raise
+        if isinstance(data, list):
+            data = data[0] if data else None
+        return data or None
+
+    async def _items_by_id(self, datasets: list[str], ids: tuple[str, ...]) -> list[JSON]:
+        out = []
+        for alias in datasets:
+            for display_id in ids:
+                scene = await self._scene(alias, display_id)
+                if scene is not None:
+                    out += await self._to_items(alias, [scene])
+        return out
+
+    async def get_item(self, collection_id: str, item_id: str) -> JSON | None:
+        if not self.owns(collection_id):
+            return None
+        items = await self._items_by_id([collection_id], (item_id,))
+        return items[0] if items else None
+
+    # -- downloads and orders -------------------------------------------------------------
+    def proxies(self, href: str) -> bool:
+        return translate.parse_download_ref(href) is not None
+
+    async def resolve_asset(self, request: AssetRequest) -> AssetResolution:
+        parsed = translate.parse_download_ref(request.ref)
+        if parsed is None:
+            from stacbridge.errors import Forbidden
+
+            raise Forbidden("not an M2M download reference")
+        if not self._resumed:
+            self._resumed = True
+            await self.orders.resume()
+        order_id = hashlib.sha256(request.ref.encode()).hexdigest()[:20]
+        order = await self.orders.get(order_id)
+        now = self.store.clock()
+        if order and order.status == READY and order.url and (order.url_expires or 0) > now:
+            return AssetRedirect(order.url, status=302)
+        if order and order.status == PENDING:
+            self.orders.ensure_polling(order_id)
+            return self._pending(order)
+        lock = self._request_locks.setdefault(order_id, asyncio.Lock())
+        async with lock:
+            order = await self.orders.get(order_id)
+            if order and order.status == READY and (order.url_expires or 0) > now:
+                return AssetRedirect(order.url or "", status=302)
+            if order and order.status == PENDING:
+                self.orders.ensure_polling(order_id)
+                return self._pending(order)
+            order = await self._request_download(order_id, request.ref, *parsed)
+        if order.status == READY:
+            return AssetRedirect(order.url or "", status=302)
+        if order.status == FAILED:
+            raise ProviderError(NAME, f"M2M cannot deliver this product: {order.message}")
+        self.orders.ensure_polling(order_id)
+        return self._pending(order)
+
+    def _pending(self, order: Order) -> AssetPending:
+        retry = int(min(self.settings.max_poll_interval,
+                        self.settings.poll_interval * 2 ** min(order.polls, 6)))
+        return AssetPending(retry_after=max(1, retry), status=order.public())
+
+    async def _request_download(self, order_id: str, ref: str, alias: str, entity: str,
+                                product: str) -> Order:
+        label = f"stacbridge-{order_id}"
+        data = await self.client.call("download-request", {
+            "downloads": [{"entityId": entity, "productId": product}],
+            "label": label, "downloadApplication": "M2M"}) or {}
+        order = Order(id=order_id, provider=NAME, ref=ref,
+                      upstream={"label": label, "entityId": entity, "productId": product,
+                                "dataset": alias})
+        available = data.get("availableDownloads") or []
+        preparing = data.get("preparingDownloads") or []
+        if available:
+            self._ready(order, available[0].get("url"))
+        elif preparing:
+            order.upstream["downloadId"] = preparing[0].get("downloadId")
+            order.message = "the product is being prepared by USGS"
+        elif data.get("duplicateProducts"):
+            order.message = "already requested; waiting for USGS"
+        else:
+            failed = data.get("failed") or []
+            order.status = FAILED
+            order.message = str(failed[0]) if failed else "M2M accepted no download"
+        await self.orders.put(order)
+        return order
+
+    def _ready(self, order: Order, url: str | None) -> None:
+        if not url:
+            raise ProviderError(NAME, "M2M listed a download without a URL")
+        order.status, order.url, order.message = READY, url, None
+        order.url_expires = self.store.clock() + self.settings.download_url_ttl
+        order.progress = 1.0
+
+    async def _poll_order(self, order: Order) -> Order:
+        """One `download-retrieve` for the order's label."""
+        data = await self.client.call("download-retrieve",
+                                      {"label": order.upstream.get("label")}) or {}
+        download_id = order.upstream.get("downloadId")
+        entity = order.upstream.get("entityId")
+        for entry in data.get("available") or []:
+            if (download_id is not None and entry.get("downloadId") == download_id) or (
+                    download_id is None and str(entry.get("entityId")) == entity):
+                self._ready(order, entry.get("url"))
+                return order
+        for entry in data.get("requested") or []:
+            if entry.get("downloadId") == download_id and entry.get("statusText"):
+                order.message = f"USGS: {entry['statusText']}"
+        return order
+
+    async def aclose(self) -> None:
+        await self.orders.aclose()
+        await self.client.aclose()
