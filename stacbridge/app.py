@@ -11,8 +11,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from typing import Any, Literal
+
+import attr
 
 from fastapi import FastAPI, Request
+from pydantic import BaseModel, Field
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.models import ItemCollectionUri, create_request_model
 from stac_fastapi.extensions import (
@@ -50,6 +54,22 @@ CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "Range", "If-None-Match",
                       "If-Modified-Since", "Accept"]
 CORS_EXPOSE_HEADERS = ["Content-Range", "Accept-Ranges", "Content-Length", "ETag",
                        "Last-Modified", "Content-Disposition", "Retry-After"]
+
+
+class FilterPostRequest(BaseModel):
+    """POST filter that also takes CQL2 text, as pystac-client sends it (`filter-lang`)."""
+
+    filter_expr: dict[str, Any] | str | None = Field(
+        None, alias="filter", description="A CQL2 filter, as CQL2-JSON or CQL2 text.")
+    filter_crs: str | None = Field(None, alias="filter-crs")
+    filter_lang: Literal["cql2-json", "cql2-text"] | None = Field(None, alias="filter-lang")
+
+
+@attr.s
+class TextOrJsonFilterExtension(FilterExtension):
+    """The filter extension, accepting CQL2 text in POST bodies too."""
+
+    POST = FilterPostRequest
 
 
 def configure_logging(level: str) -> None:
@@ -120,7 +140,7 @@ def create_app(settings: Settings | None = None,
         TokenPaginationExtension(),
         FieldsExtension(),
         SortExtension(),
-        FilterExtension(client=client),  # type: ignore[arg-type]
+        TextOrJsonFilterExtension(client=client),  # type: ignore[arg-type]
     ]
     search_get = create_request_model(
         "SearchGetRequest", base_model=BaseSearchGetRequest, extensions=extensions,

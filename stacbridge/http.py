@@ -52,8 +52,13 @@ def _where(url: httpx.URL | str) -> str:
 
 
 async def send_with_retries(client: httpx.AsyncClient, provider: str, request: httpx.Request,
-                            settings: HttpSettings, *, stream: bool = False) -> httpx.Response:
-    """Send `request`, retrying transient faults; returns the first non-retryable response."""
+                            settings: HttpSettings, *, stream: bool = False,
+                            retry_statuses: frozenset[int] = RETRY_STATUSES) -> httpx.Response:
+    """Send `request`, retrying transient faults; returns the first non-retryable response.
+
+    `retry_statuses` lets an API whose error envelopes ride on a 5xx (M2M answers its own
+    errors with HTTP 500) read those envelopes instead of retrying them.
+    """
     attempt = 0
     while True:
         try:
@@ -69,7 +74,7 @@ async def send_with_retries(client: httpx.AsyncClient, provider: str, request: h
                                     f"{type(exc).__name__}", status_code=502) from exc
             delay = None
         else:
-            if response.status_code not in RETRY_STATUSES:
+            if response.status_code not in retry_statuses:
                 return response
             delay = retry_after_seconds(response.headers.get("retry-after"))
             if attempt >= settings.retries:

@@ -100,9 +100,16 @@ class OrderBook:
                 count += 1
         return count
 
+    def _lease_key(self, order_id: str) -> str:
+        return f"lock:order-poll:{self.provider}:{order_id}"
+
     async def _lease(self, order_id: str, ttl: float) -> bool:
-        """Hold (or renew) the cross-worker right to poll this order."""
-        key = f"lock:order-poll:{self.provider}:{order_id}"
+        """Hold (or renew) the cross-worker right to poll this order.
+
+        A worker that stops cleanly hands its leases back (`aclose`); one that dies leaves them
+        to expire, after which another worker's loop takes over.
+        """
+        key = self._lease_key(order_id)
         if await self.store.add(key, self._owner, ttl=ttl):
             return True
         if await self.store.get(key) == self._owner:
@@ -134,7 +141,9 @@ class OrderBook:
     async def aclose(self) -> None:
         for task in self._tasks.values():
             task.cancel()
-        for task in self._tasks.values():
+        for order_id, task in self._tasks.items():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+            with contextlib.suppress(Exception):
+                await self.store.delete_if(self._lease_key(order_id), self._owner)
         self._tasks.clear()

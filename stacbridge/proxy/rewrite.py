@@ -29,7 +29,9 @@ def asset_token(signer: Signer, provider: str, ref: str, ttl: float) -> str:
 
 
 def _file_name(ref: str) -> str:
-    name = posixpath.basename(urlsplit(ref).path) if "://" in ref else ""
+    # only real URLs name a file; provider references (m2m://...) end in opaque ids
+    name = posixpath.basename(urlsplit(ref).path) if ref.startswith(("http://", "https://")) \
+        else ""
     return quote(name, safe="._-~") if name else ""
 
 

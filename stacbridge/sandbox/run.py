@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from stacbridge.config import CMRSettings, HttpSettings, Settings
+from stacbridge.config import CMRSettings, HttpSettings, M2MSettings, Settings
 from stacbridge.sandbox.server import ServerThread
 
 #: the CMR provider ids whose recorded collections the sandbox serves.
@@ -14,6 +14,8 @@ SANDBOX_CMR_PROVIDERS = ["LPCLOUD", "POCLOUD", "GES_DISC", "LAADS", "NSIDC_ECS",
 
 #: the Earthdata Login account the sandbox knows (the gateway's service credentials).
 SANDBOX_EDL_USER = ("sandbox", "sandbox-password")
+#: the USGS ERS user and M2M application token the sandbox knows.
+SANDBOX_M2M_USER = ("sandbox", "sandbox-app-token")
 
 #: recorded NASA hosts → which sandbox host stands in for them.  Cloud DAACs (TEA) redirect
 #: to pre-signed S3 URLs; on-premises DAACs serve the bytes themselves; the public CDN needs
@@ -30,13 +32,17 @@ class Sandbox:
     """Every provider emulator on loopback, started and stopped together."""
 
     def __init__(self, *, host: str = "127.0.0.1", generated_granules: int = 1_000_000,
-                 cmr_port: int = 0, token_ttl: float = 3600.0) -> None:
+                 generated_scenes: int = 200_000, cmr_port: int = 0,
+                 token_ttl: float = 3600.0) -> None:
         self.host = host
         self.generated_granules = generated_granules
+        self.generated_scenes = generated_scenes
         self.token_ttl = token_ttl
         self._cmr_port = cmr_port
         self.earthdata: Any = None
         self.cmr: ServerThread | None = None
+        self.m2m: ServerThread | None = None
+        self.m2m_clock: Any = None
 
     def start(self) -> Sandbox:
         from stacbridge.sandbox.cmr import create_cmr_app
@@ -49,9 +55,20 @@ class Sandbox:
         host_map |= {f"https://{h}": self.earthdata.plain.url for h in PUBLIC_HOSTS}
         cmr = create_cmr_app(data_host_map=host_map, generated_granules=self.generated_granules)
         self.cmr = ServerThread(cmr, self.host, self._cmr_port).start()
+
+        from stacbridge.sandbox.edl import SandboxClock
+        from stacbridge.sandbox.m2m import create_m2m_app
+
+        self.m2m_clock = SandboxClock()
+        m2m = create_m2m_app(clock=self.m2m_clock, generated_scenes=self.generated_scenes,
+                             users={SANDBOX_M2M_USER[0]: SANDBOX_M2M_USER[1]},
+                             landsatlook_url="self")
+        self.m2m = ServerThread(m2m, self.host).start()
         return self
 
     def stop(self) -> None:
+        if self.m2m is not None:
+            self.m2m.stop()
         if self.cmr is not None:
             self.cmr.stop()
         if self.earthdata is not None:
@@ -83,9 +100,29 @@ class Sandbox:
         values.update(overrides)
         return CMRSettings(**values)
 
+    @property
+    def m2m_url(self) -> str:
+        assert self.m2m is not None, "sandbox not started"
+        return f"{self.m2m.url}/api/api/json/stable/"
+
+    def m2m_settings(self, **overrides: Any) -> M2MSettings:
+        """M2M settings for the emulator: the sandbox account, quick polls of orders."""
+        values: dict[str, Any] = {
+            "enabled": True,
+            "url": self.m2m_url,
+            "username": SANDBOX_M2M_USER[0],
+            "token": SecretStr(SANDBOX_M2M_USER[1]),
+            "poll_interval": 0.2,
+            "max_poll_interval": 1.0,
+            "http": HttpSettings(timeout=30.0, retries=2, backoff=0.05, max_backoff=0.5),
+        }
+        values.update(overrides)
+        return M2MSettings(**values)
+
     def settings(self, **overrides: Any) -> Settings:
         """Gateway settings wired to these emulators."""
-        values: dict[str, Any] = {"cmr": self.cmr_settings(), "store_url": "memory://"}
+        values: dict[str, Any] = {"cmr": self.cmr_settings(), "m2m": self.m2m_settings(),
+                                  "store_url": "memory://"}
         values.update(overrides)
         return Settings(**values)
 
@@ -101,6 +138,11 @@ class Sandbox:
             "STACBRIDGE_CMR__DATA_HOSTS": _json(cmr.data_hosts),
             "STACBRIDGE_CMR__HTTP__RETRIES": "2",
             "STACBRIDGE_CMR__HTTP__BACKOFF": "0.05",
+            "STACBRIDGE_M2M__ENABLED": "true",
+            "STACBRIDGE_M2M__URL": self.m2m_url,
+            "STACBRIDGE_M2M__USERNAME": SANDBOX_M2M_USER[0],
+            "STACBRIDGE_M2M__TOKEN": SANDBOX_M2M_USER[1],
+            "STACBRIDGE_M2M__POLL_INTERVAL": "1.0",
         }
 
 

@@ -17,9 +17,10 @@ GEOMETRY = {"type": "Polygon", "coordinates": [[[-91.6, 47.8], [-91.0, 47.8], [-
                                                 [-91.6, 48.1], [-91.6, 47.8]]]}
 
 
-def run_validator(root: str, collection: str, *conformance: str) -> str:
+def run_validator(root: str, collection: str, *conformance: str,
+                  geometry: dict = GEOMETRY) -> str:
     args = [sys.executable, str(STAC_OFFLINE / "stac-api-validator"), "--root-url", root,
-            "--collection", collection, "--geometry", json.dumps(GEOMETRY)]
+            "--collection", collection, "--geometry", json.dumps(geometry)]
     for name in conformance:
         args += ["--conformance", name]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)

@@ -22,9 +22,16 @@ from stacbridge.store import Store
 
 PROVIDER = "m2m"
 
+#: M2M sends its error envelopes (AUTH_EXPIRED, RATE_LIMIT...) with HTTP 500, so 500 is read,
+#: not retried; gateway-level faults (502/503/504, 429) are retried.
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+#: a scene or product that does not exist.
+NOT_FOUND_ERRORS = frozenset({"NOT_FOUND", "SCENE_INVALID", "ENTITY_INVALID",
+                              "DATASET_INVALID"})
+
 #: error codes caused by the client's own query (answered as 400, quoting M2M).
 QUERY_ERRORS = frozenset({
-    "DATASET_INVALID", "DATASET_UNAUTHORIZED", "SEARCH_ERROR", "SEARCH_FAILED",
+    "DATASET_UNAUTHORIZED", "SEARCH_ERROR", "SEARCH_FAILED",
     "SEARCH_UNAVAILABLE", "INPUT_FORMAT", "INPUT_PARAMETER_INVALID", "INPUT_INVALID",
     "INPUT_PARAMETER_REQUIRED", "SCENE_INVALID",
 })
@@ -59,7 +66,8 @@ class M2MClient:
             headers["X-Auth-Token"] = api_key
         request = self._client.build_request(
             "POST", self.base_url + endpoint, content=orjson.dumps(payload), headers=headers)
-        response = await send_with_retries(self._client, PROVIDER, request, self.settings.http)
+        response = await send_with_retries(self._client, PROVIDER, request, self.settings.http,
+                                           retry_statuses=RETRY_STATUSES)
         try:
             envelope = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
@@ -74,12 +82,14 @@ class M2MClient:
                 raise M2MError(code, message)
             if code == "RATE_LIMIT" or code.startswith("RATE_LIMIT"):
                 raise M2MError(code, message, status_code=503, retry_after=60)
+            if code in NOT_FOUND_ERRORS:
+                raise M2MError(code, message, status_code=404)
             if code in QUERY_ERRORS:
                 raise M2MError(code, message, status_code=400)
             raise M2MError(code, message)
         if response.status_code >= 400:
             raise ProviderError(PROVIDER, f"{endpoint}: M2M answered HTTP "
-                                f"{response.status_code}")
+                                f"{response.status_code} without an error code")
         return envelope.get("data")
 
     async def _login(self) -> str:

@@ -240,7 +240,7 @@ class M2MProvider:
                 "datasetName": alias, "entityId": display_id, "idType": "displayId",
                 "metadataType": "full"})
         except ProviderError as exc:
-            if exc.status_code == 400:
+            if exc.status_code in (400, 404):
                 return None
             raise
         if isinstance(data, list):
