@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal
 
 import attr
-
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field
 from stac_fastapi.api.app import StacApi
