@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stacbridge.errors import BadRequest, NotFound
+from stacbridge.perf import gc_paused
 from stacbridge.provider import JSON, CollectionQuery, Interval, ItemPage, ItemQuery, Provider
 from stacbridge.signing import InvalidToken, Signer
 
@@ -622,14 +623,8 @@ class FederationClient(AsyncBaseCoreClient):
                 matched = (matched + page.number_matched
                            if page.number_matched is not None and cursor is None and
                            not (post_filter.cql and not page.applied_filter) else None)
-            stopped_at = None
-            for position in range(skip, len(page.items)):
-                item = page.items[position]
-                if post_filter(item, filter_applied=page.applied_filter):
-                    out.append(self._item_out(provider, item, base))
-                    if len(out) >= limit:
-                        stopped_at = position + 1
-                        break
+            with gc_paused():
+                stopped_at = self._collect(page, provider, post_filter, base, skip, limit, out)
             skip = 0
             if stopped_at is not None and stopped_at < len(page.items):
                 next_state = {"i": index, "c": cursor, "s": stopped_at, "n": size}
@@ -676,7 +671,21 @@ class FederationClient(AsyncBaseCoreClient):
                       "numberReturned": len(out)}
         if matched is not None and not (post_filter.ids is not None and matched > len(out)):
             body["numberMatched"] = matched
-        return Response(orjson.dumps(body), media_type=GEOJSON)
+        with gc_paused():
+            return Response(orjson.dumps(body), media_type=GEOJSON)
+
+    def _collect(self, page: ItemPage, provider: Provider, post_filter: PostFilter, base: str,
+                 skip: int, limit: int, out: list[JSON]) -> int | None:
+        """Add the page's matching items to `out`; the position after the last one taken when
+        the page had more than `limit` needed, else None."""
+        items, applied = page.items, page.applied_filter
+        for position in range(skip, len(items)):
+            item = items[position]
+            if post_filter(item, filter_applied=applied):
+                out.append(self._item_out(provider, item, base))
+                if len(out) >= limit:
+                    return position + 1
+        return None
 
     def _check_sortby(self, search: Search) -> None:
         """Refuse sort keys nobody can honour instead of silently ignoring them."""

@@ -14,9 +14,9 @@ their own in-region AWS access.
 
 from __future__ import annotations
 
-import posixpath
+import re
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from stacbridge.provider import JSON
 from stacbridge.signing import Signer
@@ -28,11 +28,18 @@ def asset_token(signer: Signer, provider: str, ref: str, ttl: float) -> str:
     return signer.sign(ASSET_PURPOSE, [provider, ref], ttl=ttl)
 
 
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9._%~-]+$")
+
+
 def _file_name(ref: str) -> str:
-    # only real URLs name a file; provider references (m2m://...) end in opaque ids
-    name = posixpath.basename(urlsplit(ref).path) if ref.startswith(("http://", "https://")) \
-        else ""
-    return quote(name, safe="._-~") if name else ""
+    """The file name an http(s) ref ends in, URL-quoted ('' for provider references)."""
+    if not ref.startswith(("http://", "https://")):
+        return ""  # provider references (m2m://...) end in opaque ids, not names
+    path = ref.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0]
+    if "/" not in path:
+        return ""
+    name = path.rsplit("/", 1)[1]
+    return name if _PLAIN_NAME.match(name) else quote(name, safe="._-~%")
 
 
 def _http_only(href: str) -> bool:

@@ -77,6 +77,9 @@ class EarthdataAuth:
         self.client = client
         self.edl_host = _hostport(settings.edl_url)
         self.allowed = [*settings.data_hosts, self.edl_host]
+        self._allowed_hosts: dict[str, bool] = {}
+        #: hosts seen redirecting to Earthdata Login (login mode logs in up front for them).
+        self._login_hosts: set[str] = set()
         self.username, self.password = self._credentials()
 
     def _credentials(self) -> tuple[str | None, str | None]:
@@ -105,8 +108,22 @@ class EarthdataAuth:
         return "none"
 
     def allowed_url(self, url: str) -> bool:
-        parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and host_allowed(parts.netloc, self.allowed)
+        """Whether `url` is http(s) on an allow-listed host (cached per host: hot path)."""
+        if url.startswith("https://"):
+            rest = url[8:]
+        elif url.startswith("http://"):
+            rest = url[7:]
+        else:
+            return False
+        netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+        allowed = self._allowed_hosts.get(netloc)
+        if allowed is None:
+            host = urlsplit(url).netloc  # the careful parse, once per host
+            allowed = host == netloc and "@" not in netloc and host_allowed(host,
+                                                                           self.allowed)
+            if len(self._allowed_hosts) < 10_000:
+                self._allowed_hosts[netloc] = allowed
+        return allowed
 
     # -- resolution ------------------------------------------------------------------------
     async def resolve(self, request: AssetRequest) -> AssetResolution:
@@ -114,17 +131,22 @@ class EarthdataAuth:
             raise Forbidden("this asset's host is not on the provider's allow-list")
         forwarded = {k: v for k, v in request.headers.items()
                      if k.lower() in FORWARDED_REQUEST_HEADERS}
-        for attempt in range(2):
+        host = _hostport(request.ref)
+        # In login mode a host is only logged in to once it has asked for Earthdata Login:
+        # public hosts on the allow-list are fetched without a session.
+        login_first = self.mode != "login" or host in self._login_hosts
+        credentials = await self._credentials_for(request) if login_first else {}
+        outcome = await self._follow(request.ref, request.method, forwarded, credentials)
+        if outcome == "login-required" and self.mode == "login":
+            self._login_hosts.add(host)
+            if credentials.get("cookie"):
+                # the session died upstream: forget exactly that session, log in once more
+                await invalidate(self.store, self._session_key(request.ref),
+                                 credentials["cookie"].encode())
             credentials = await self._credentials_for(request)
             outcome = await self._follow(request.ref, request.method, forwarded, credentials)
-            if outcome != "login-required":
-                return outcome  # type: ignore[return-value]
-            if self.mode == "login" and attempt == 0:
-                # the session died upstream: forget exactly that session and log in once more
-                await invalidate(self.store, self._session_key(request.ref),
-                                 credentials.get("cookie", "").encode())
-                continue
-            break
+        if outcome != "login-required":
+            return outcome  # type: ignore[return-value]
         if self.mode == "passthrough" and "authorization" not in credentials:
             raise Unauthorized("this asset needs Earthdata Login: send your EDL token as "
                                "'Authorization: Bearer <token>'",
@@ -188,7 +210,7 @@ class EarthdataAuth:
     # -- the OAuth redirect flow -------------------------------------------------------------
     async def _oauth_login(self, url: str) -> tuple[bytes, float]:
         """Run EDL's authorize flow for the data host serving `url`; returns its cookies."""
-        response = await self._send("GET", url, {})
+        response = await self._send("GET", url, {}, stream=True)  # never read the body
         await response.aclose()
         location = response.headers.get("location", "")
         if response.status_code not in (302, 303, 307) or _hostport(

@@ -17,6 +17,7 @@ import orjson
 
 from stacbridge.config import CMRSettings
 from stacbridge.http import make_client, send_with_retries
+from stacbridge.perf import gc_paused
 from stacbridge.provider import ProviderError, UpstreamRejected
 
 PROVIDER = "cmr"
@@ -57,7 +58,8 @@ class CMRClient:
         if response.status_code >= 400:
             raise _error_from(response)
         try:
-            body = orjson.loads(response.content)
+            with gc_paused():
+                body = orjson.loads(response.content)
             items = body["items"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise ProviderError(PROVIDER, "CMR answered with a body that is not umm_json") from exc
@@ -77,7 +79,8 @@ class CMRClient:
             page = await self.search(kind, params, page_size=want, search_after=after)
             out.extend(page.items)
             after = page.search_after
-            if not after or not page.items or (limit is not None and len(out) >= limit):
+            if (not after or len(page.items) < want
+                    or (limit is not None and len(out) >= limit)):
                 return out
 
 

@@ -24,6 +24,7 @@ from shapely.geometry.polygon import orient
 
 from stacbridge.config import CMRSettings
 from stacbridge.http import make_client
+from stacbridge.perf import gc_paused
 from stacbridge.provider import (
     JSON,
     AssetRequest,
@@ -144,6 +145,7 @@ class CMRProvider:
         self._concept_to_id: dict[str, str] = {}
         self._id_to_concept: dict[str, str] = {}
         self._title_to_id: dict[str, str] = {}
+        self._collection_cache: dict[str, tuple[float, JSON]] = {}
         self._collections: tuple[float, list[JSON]] | None = None
         self._collections_lock = asyncio.Lock()
 
@@ -235,8 +237,14 @@ class CMRProvider:
         return in_scope[0]
 
     async def get_collection(self, collection_id: str) -> JSON | None:
+        cached = self._collection_cache.get(collection_id)
+        if cached and time.monotonic() - cached[0] < self.settings.collection_cache_ttl:
+            return cached[1]
         record = await self._collection_record(collection_id)
-        return self._remember(record) if record else None
+        collection = self._remember(record) if record else None
+        if collection is not None:
+            self._collection_cache[collection_id] = (time.monotonic(), collection)
+        return collection
 
     async def _concept_ids(self, collection_ids: tuple[str, ...]) -> list[str]:
         """CMR concept ids for stacbridge collection ids; unknown ids raise LookupError."""
@@ -323,6 +331,13 @@ class CMRProvider:
         await self._collection_ids_for(concepts)  # type: ignore[arg-type]
         by_concept, by_title = self._concept_to_id, self._title_to_id
         out = []
+        with gc_paused():
+            self._translate_all(records, by_concept, by_title, default, out)
+        return out
+
+    @staticmethod
+    def _translate_all(records: list[JSON], by_concept: dict[str, str],
+                       by_title: dict[str, str], default: str | None, out: list[JSON]) -> None:
         for record in records:
             meta, umm = record.get("meta") or {}, record.get("umm") or {}
             reference = umm.get("CollectionReference") or {}
@@ -335,7 +350,6 @@ class CMRProvider:
                             record.get("meta", {}).get("concept-id"), exc_info=True)
                 continue
             out.append(item)
-        return out
 
     async def get_item(self, collection_id: str, item_id: str) -> JSON | None:
         try:
