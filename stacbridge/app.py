@@ -17,6 +17,7 @@ import attr
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field
 from stac_fastapi.api.app import StacApi
+from stac_fastapi.api.middleware import ProxyHeaderMiddleware
 from stac_fastapi.api.models import ItemCollectionUri, create_request_model
 from stac_fastapi.extensions import (
     FieldsExtension,
@@ -111,6 +112,9 @@ def create_app(settings: Settings | None = None,
     """Build the gateway.  `providers` and `store` override those `settings` would build."""
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    if not settings.secret_keys:
+        log.warning("no secret_keys configured: paging tokens and asset links are signed with "
+                    "a per-process key and stop working on restart or in other workers")
     store = store or open_store(settings.store_url)
     provider_list = (list(providers) if providers is not None
                      else build_providers(settings, store))
@@ -132,6 +136,7 @@ def create_app(settings: Settings | None = None,
         signer=signer,
         asset_rewriter=AssetRewriter(signer, settings.asset_token_ttl),
         default_limit=settings.default_limit,
+        max_limit=settings.max_limit,
         title=settings.title,
         description=settings.description,
     )
@@ -180,6 +185,7 @@ def create_app(settings: Settings | None = None,
         collections_get_request_model=collections_get,
         middlewares=[
             Middleware(CollapseSlashesMiddleware),
+            Middleware(ProxyHeaderMiddleware),
             Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
                        allow_headers=CORS_ALLOW_HEADERS, expose_headers=CORS_EXPOSE_HEADERS,

@@ -61,6 +61,8 @@ class CMRSettings(BaseModel):
     netrc: Path | None = None
     #: "service": the gateway's own credentials; "passthrough": the caller's Authorization.
     credentials: str = "service"
+    #: send credentials over plain http too (only for the local sandbox).
+    allow_insecure_http: bool = False
     #: hosts (suffix match) that may receive EDL credentials; the EDL host is always allowed.
     data_hosts: list[str] = Field(default_factory=lambda: [
         ".earthdata.nasa.gov", ".earthdatacloud.nasa.gov", ".nasa.gov", ".nsidc.org"])
@@ -103,9 +105,10 @@ class Settings(BaseSettings):
     #: seconds an asset href stays valid.
     asset_token_ttl: int = 7 * 24 * 3600
     #: state store: memory://, sqlite:///path (the embedded default), later redis://.
-    store_url: str = "sqlite:///stacbridge-state.sqlite"
+    store_url: str = "sqlite://stacbridge-state.sqlite"  # relative: the working directory
     default_limit: int = 10
-    max_limit: int = 10_000
+    #: the largest page a client may ask for (a 2,000-item HLS page is ~30 MB of JSON).
+    max_limit: int = 2000
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
     log_level: str = "info"
 

@@ -66,6 +66,8 @@ CONFORMANCE = [
 
 #: items an upstream page holds at most when the gateway has to filter (CQL2, geometry).
 FILTER_FETCH = 500
+#: upstream pages one request may read while filtering before it answers with what it has.
+MAX_UPSTREAM_PAGES = 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,8 +92,9 @@ class Search:
 
     def fingerprint(self) -> str:
         """What a paging token is bound to: the search, not the page size or the page."""
+        # collection order matters: it is the order in which providers are searched
         canonical = orjson.dumps(
-            [sorted(self.collections), sorted(self.ids), self.bbox, self.intersects,
+            [self.collections, sorted(self.ids), self.bbox, self.intersects,
              self.datetime, self.filter, self.sortby],
             option=orjson.OPT_SORT_KEYS)
         return hashlib.sha256(canonical).hexdigest()[:16]
@@ -239,15 +242,16 @@ class PostFilter:
         end_text = props.get("end_datetime") or props.get("datetime")
         if not start_text or not end_text:
             return True  # an item without time cannot be judged; the upstream matched it
+        interval = self.interval
         try:
             start = dt.datetime.fromisoformat(start_text.replace("Z", "+00:00"))
             end = dt.datetime.fromisoformat(end_text.replace("Z", "+00:00"))
-        except ValueError:
-            return True
-        interval = self.interval
-        if interval.start is not None and end < interval.start:  # type: ignore[union-attr]
-            return False
-        return not (interval.end is not None and start > interval.end)  # type: ignore[union-attr]
+            if interval.start is not None and end < interval.start:  # type: ignore[union-attr]
+                return False
+            return not (interval.end is not None
+                        and start > interval.end)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            return True  # unparseable or naive upstream times: the upstream matched it
 
     def __call__(self, item: JSON, *, filter_applied: bool) -> bool:
         if self.ids is not None and item.get("id") not in self.ids:
@@ -256,7 +260,10 @@ class PostFilter:
             return False
         if self.geometry is not None:
             geom = item.get("geometry")
-            if geom is None or not self.geometry.intersects(shape(geom)):
+            try:
+                if geom is None or not self.geometry.intersects(shape(geom)):
+                    return False
+            except Exception:  # noqa: BLE001 - an upstream footprint shapely cannot read
                 return False
         if self.cql is not None and not filter_applied:
             try:
@@ -330,6 +337,7 @@ class FederationClient(AsyncBaseCoreClient):
     providers: list[Provider] = attr.ib(factory=list)
     signer: Signer = attr.ib(default=None)
     default_limit: int = attr.ib(default=10)
+    max_limit: int = attr.ib(default=2000)
     #: rewrites an Item's or Collection's asset hrefs on the way out (the signing proxy).
     asset_rewriter: Callable[[Provider, JSON, str], JSON] | None = attr.ib(default=None)
     landing_page_id: str = attr.ib(default="stacbridge")
@@ -595,23 +603,36 @@ class FederationClient(AsyncBaseCoreClient):
             raise BadRequest("bbox and intersects are mutually exclusive; send only one")
         if search.limit < 1:
             raise BadRequest("limit must be a positive integer")
+        search.limit = min(search.limit, self.max_limit)
         interval = parse_datetime(search.datetime)
-        self._check_sortby(search)
         base = get_base_url(request)
         fingerprint = search.fingerprint()
         state = (self._open_token(search.token, "page", fingerprint) if search.token
                  else {"i": 0, "c": None, "s": 0})
         targets = self._targets(search, interval)
+        self._check_sortby(search, targets)
         post_filter = PostFilter(search, interval)
         limit = search.limit
 
         index, cursor, skip = int(state.get("i", 0)), state.get("c"), int(state.get("s", 0))
+        if index < len(targets) and state.get("p", targets[index][0].name) != \
+                targets[index][0].name:
+            raise BadRequest("paging token belongs to a different search; "
+                             "start the search again without a token")
         fetch = int(state.get("n") or 0)
         out: list[JSON] = []
-        matched: int | None = 0
+        matched: int | None = 0 if not search.token else None
+        counted = 0  # targets whose total went into `matched`
+        upstream_pages = 0
         next_state: JSON | None = None
         while index < len(targets):
             provider, query = targets[index]
+            if upstream_pages >= MAX_UPSTREAM_PAGES or (
+                    upstream_pages and await request.is_disconnected()):
+                # a selective gateway-side filter must not scan a whole collection in one
+                # request: answer what was found, with a next link where the scan stopped
+                next_state = {"i": index, "c": cursor, "s": skip}
+                break
             size = fetch or (limit if not post_filter.drops_items
                              else max(limit, min(FILTER_FETCH, limit * 4)))
             fetch = 0
@@ -619,12 +640,19 @@ class FederationClient(AsyncBaseCoreClient):
                 page: ItemPage = await provider.search(replace(query, limit=size), cursor)
             except LookupError as exc:
                 raise NotFound(f"collection {exc.args[0]!r} not found") from exc
+            upstream_pages += 1
             if matched is not None:
-                matched = (matched + page.number_matched
-                           if page.number_matched is not None and cursor is None and
-                           not (post_filter.cql and not page.applied_filter) else None)
+                if (page.number_matched is not None and cursor is None
+                        and not (post_filter.cql and not page.applied_filter)):
+                    matched += page.number_matched
+                    counted += 1
+                else:
+                    matched = None
             with gc_paused():
-                stopped_at = self._collect(page, provider, post_filter, base, skip, limit, out)
+                stopped_at, dropped = self._collect(page, provider, post_filter, base, skip,
+                                                    limit, out)
+            if dropped and not page.exact_spatial:
+                matched = None  # the gateway dropped items the upstream counted
             skip = 0
             if stopped_at is not None and stopped_at < len(page.items):
                 next_state = {"i": index, "c": cursor, "s": stopped_at, "n": size}
@@ -639,8 +667,8 @@ class FederationClient(AsyncBaseCoreClient):
             if len(out) >= limit and index < len(targets):
                 next_state = {"i": index, "c": None, "s": 0}
                 break
-        if search.token:
-            matched = None  # counts are only summed from first pages
+        if counted < len(targets):
+            matched = None  # some target's count was never asked for: no honest total
         if search.fields_include or search.fields_exclude:
             out = [apply_fields(i, search.fields_include, search.fields_exclude) for i in out]
 
@@ -659,6 +687,8 @@ class FederationClient(AsyncBaseCoreClient):
             ]
         if next_state is not None:
             next_state["f"] = fingerprint
+            if next_state["i"] < len(targets):
+                next_state["p"] = targets[next_state["i"]][0].name
             token = self.signer.sign("page", next_state)
             if post:
                 links.append({"rel": "next", "type": GEOJSON, "method": "POST",
@@ -675,28 +705,39 @@ class FederationClient(AsyncBaseCoreClient):
             return Response(orjson.dumps(body), media_type=GEOJSON)
 
     def _collect(self, page: ItemPage, provider: Provider, post_filter: PostFilter, base: str,
-                 skip: int, limit: int, out: list[JSON]) -> int | None:
-        """Add the page's matching items to `out`; the position after the last one taken when
-        the page had more than `limit` needed, else None."""
+                 skip: int, limit: int, out: list[JSON]) -> tuple[int | None, int]:
+        """Add the page's matching items to `out`.  Returns the position after the last item
+        taken when the page held more than `limit` needed (else None) and how many items the
+        gateway's own checks dropped."""
         items, applied = page.items, page.applied_filter
+        dropped = 0
         for position in range(skip, len(items)):
             item = items[position]
             if post_filter(item, filter_applied=applied):
                 out.append(self._item_out(provider, item, base))
                 if len(out) >= limit:
-                    return position + 1
-        return None
+                    return position + 1, dropped
+            else:
+                dropped += 1
+        return None, dropped
 
-    def _check_sortby(self, search: Search) -> None:
-        """Refuse sort keys nobody can honour instead of silently ignoring them."""
-        for field_name, _ in search.sortby:
-            providers = (self.providers if not search.collections
-                         else [self.provider_for(c) for c in search.collections])
-            for provider in providers:
-                can_sort = getattr(provider, "can_sort", None)
-                if can_sort is None or not can_sort(field_name):
-                    raise BadRequest(f"cannot sort by {field_name!r}: {provider.name} "
-                                     "does not support it")
+    def _check_sortby(self, search: Search,
+                      targets: list[tuple[Provider, ItemQuery]]) -> None:
+        """Refuse sorts nobody can honour instead of silently ignoring them."""
+        if not search.sortby:
+            return
+        if len(search.sortby) > 1:
+            raise BadRequest("sorting by more than one field is not supported")
+        if len(targets) > 1:
+            raise BadRequest("sortby needs the search restricted to one provider's collections "
+                             f"({', '.join(p.name for p, _ in targets)} were asked); results "
+                             "from several providers are not merged in sort order")
+        field_name = search.sortby[0][0]
+        for provider, _ in targets:
+            can_sort = getattr(provider, "can_sort", None)
+            if can_sort is None or not can_sort(field_name):
+                raise BadRequest(f"cannot sort by {field_name!r}: {provider.name} "
+                                 "does not support it")
 
     async def get_queryables(self, collection_id: str | None = None, **kwargs: Any) -> Response:
         request: Request = kwargs["request"]

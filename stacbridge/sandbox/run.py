@@ -96,6 +96,7 @@ class Sandbox:
             "edl_username": SANDBOX_EDL_USER[0],
             "edl_password": SecretStr(SANDBOX_EDL_USER[1]),
             "data_hosts": [_netloc(ed.host.url), _netloc(ed.onprem.url)],
+            "allow_insecure_http": True,  # the emulators speak plain http on loopback
         }
         values.update(overrides)
         return CMRSettings(**values)
@@ -136,6 +137,7 @@ class Sandbox:
             "STACBRIDGE_CMR__EDL_USERNAME": SANDBOX_EDL_USER[0],
             "STACBRIDGE_CMR__EDL_PASSWORD": SANDBOX_EDL_USER[1],
             "STACBRIDGE_CMR__DATA_HOSTS": _json(cmr.data_hosts),
+            "STACBRIDGE_CMR__ALLOW_INSECURE_HTTP": "true",
             "STACBRIDGE_CMR__HTTP__RETRIES": "2",
             "STACBRIDGE_CMR__HTTP__BACKOFF": "0.05",
             "STACBRIDGE_M2M__ENABLED": "true",

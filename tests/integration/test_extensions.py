@@ -122,3 +122,59 @@ def test_queryables_are_json_schema_with_their_own_id(http, gateway):
                                      "https://json-schema.org/draft/2019-09/schema")
         assert "eo:cloud_cover" in schema["properties"]
     assert http.get("/collections/NOPE.v1/queryables").status_code == 404
+
+
+def test_a_filter_matching_nothing_never_scans_the_whole_collection(http, sandbox):
+    httpx.delete(f"{sandbox.cmr.url}/_sandbox/requests")
+    response = http.get("/search", params={"collections": HLS, "limit": 10,
+                                           "filter": "platform = 'nope'"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["features"] == []
+    assert any(link["rel"] == "next" for link in body["links"])  # the scan can go on
+    sent = httpx.get(f"{sandbox.cmr.url}/_sandbox/requests").json()["requests"]
+    assert len([r for r in sent if r["path"].endswith("granules.umm_json")]) <= 20
+
+
+def test_counts_are_only_given_when_every_provider_was_counted(http):
+    both = http.get("/search", params={"collections": f"{HLS},landsat_ot_c2_l2", "limit": 2})
+    assert both.status_code == 200
+    assert "numberMatched" not in both.json()
+    one = http.get("/search", params={"collections": HLS, "limit": 2})
+    assert one.json()["numberMatched"] >= 1_000_000
+
+
+def test_a_token_is_bound_to_the_collection_order(http):
+    first = http.get("/search", params={"collections": f"{HLS},landsat_ot_c2_l2",
+                                        "limit": 2}).json()
+    token = httpx.URL(next(link["href"] for link in first["links"]
+                           if link["rel"] == "next")).params["token"]
+    swapped = http.get("/search", params={"collections": f"landsat_ot_c2_l2,{HLS}",
+                                          "limit": 2, "token": token})
+    assert swapped.status_code == 400
+
+
+def test_sorting_across_providers_is_refused_not_faked(http):
+    response = http.get("/search", params={"collections": f"{HLS},landsat_ot_c2_l2",
+                                           "sortby": "-datetime"})
+    assert response.status_code == 400
+    assert "one provider" in response.json()["description"]
+    two_keys = http.get("/search", params={"collections": HLS,
+                                           "sortby": "-datetime,+end_datetime"})
+    assert two_keys.status_code == 400
+
+
+def test_limit_is_capped(http):
+    response = http.get("/search", params={"collections": HLS, "limit": 5000,
+                                           "fields": "id,-assets"})
+    assert response.status_code == 200
+    assert response.json()["numberReturned"] == 2000
+
+
+def test_links_follow_forwarded_headers(http):
+    response = http.get("/search", params={"collections": HLS, "limit": 1},
+                        headers={"Forwarded": "proto=https;host=stac.example.org"})
+    hrefs = [link["href"] for link in response.json()["links"]]
+    assert all(h.startswith("https://stac.example.org/") for h in hrefs), hrefs
+    item = response.json()["features"][0]
+    assert item["assets"]["B04"]["href"].startswith("https://stac.example.org/assets/")

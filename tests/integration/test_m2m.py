@@ -33,10 +33,25 @@ def gateway_with(sandbox, **overrides) -> Iterator[str]:
         yield server.url
 
 
-def first_scenes(gateway: str, n: int = 3) -> list[dict]:
-    response = httpx.get(f"{gateway}/collections/{L2}/items", params={"limit": n}, timeout=60)
+def first_scenes(gateway: str, n: int = 3, since: str | None = None) -> list[dict]:
+    params = {"limit": n}
+    if since:
+        params["datetime"] = f"{since}/.."
+    response = httpx.get(f"{gateway}/collections/{L2}/items", params=params, timeout=60)
     assert response.status_code == 200, response.text
     return response.json()["features"]
+
+
+def a_preparing_bundle(gateway: str, since: str) -> tuple[dict, str]:
+    """A scene (first seen after `since`, untouched by other tests) whose bundle USGS must
+    prepare: the first GET of its href starts the order and answers 202."""
+    for scene in first_scenes(gateway, 12, since):
+        href = scene["assets"]["bundle"]["href"]
+        response = httpx.get(href, timeout=60)
+        if response.status_code == 202:
+            return scene, href
+        assert response.status_code == 302, response.text  # available at once
+    raise AssertionError("no preparing bundle among 12 scenes")
 
 
 def test_stac_api_validator_on_an_m2m_collection(gateway):
@@ -91,8 +106,7 @@ def test_an_available_band_downloads_with_a_plain_get(gateway):
 
 
 def test_a_preparing_bundle_is_an_order_then_redirects(sandbox, gateway, m2m):
-    scene = first_scenes(gateway, 1)[0]  # scene 0: its bundle is being prepared
-    href = scene["assets"]["bundle"]["href"]
+    scene, href = a_preparing_bundle(gateway, "2016-06-01T00:00:00Z")
     assert scene["properties"]["order:status"] == "orderable"
     first = httpx.get(href, timeout=60)
     assert first.status_code == 202, first.text
@@ -134,9 +148,8 @@ def test_an_order_started_before_a_restart_completes_after_it(sandbox, m2m, tmp_
     store = f"sqlite:///{tmp_path / 'state.sqlite'}"
     slow = sandbox.m2m_settings(poll_interval=30.0, max_poll_interval=30.0)
     with gateway_with(sandbox, store_url=store, m2m=slow) as first:
-        scene = first_scenes(first, 4)[3]  # scene 3: bundle prepared
-        href_path = scene["assets"]["bundle"]["href"].split("/assets/", 1)[1]
-        assert httpx.get(f"{first}/assets/{href_path}", timeout=60).status_code == 202
+        _, href = a_preparing_bundle(first, "2017-06-01T00:00:00Z")
+        href_path = href.split("/assets/", 1)[1]
     m2m.delete("/_sandbox/requests")
     with gateway_with(sandbox, store_url=store) as second:
         deadline = time.monotonic() + 30

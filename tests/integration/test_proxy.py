@@ -315,3 +315,28 @@ def test_secrets_never_reach_the_logs(sandbox, caplog):
     for secret in secrets:
         assert secret not in text
     assert "accessToken=" not in text
+
+
+def test_a_session_cookie_goes_only_to_the_host_that_issued_it(sandbox):
+    """Even when the pre-signed host is on the allow-list (so the proxy streams from it)."""
+    ed = sandbox.earthdata
+    s3 = ed.s3.url.split("://")[1]
+    hosts = [*sandbox.cmr_settings().data_hosts, s3]
+    with gateway_with(sandbox, data_hosts=hosts) as gateway:
+        href = hls_item(gateway)["assets"]["B07"]["href"]
+        reset(ed.s3.url)
+        response = httpx.get(href, timeout=60, headers={"Range": "bytes=0-99"})
+        assert response.status_code == 206  # streamed through the proxy from S3
+        seen = httpx.get(f"{ed.s3.url}/_sandbox/requests").json()
+        assert seen
+        for entry in seen:
+            headers = {k.lower() for k in entry["headers"]}
+            assert "cookie" not in headers
+
+
+def test_passthrough_with_a_rejected_caller_token_is_401(sandbox):
+    with gateway_with(sandbox, credentials="passthrough") as gateway:
+        href = hls_item(gateway)["assets"]["B04"]["href"]
+        response = httpx.get(href, timeout=30, headers={"Authorization": "Bearer wrong"})
+        assert response.status_code == 401
+        assert "invalid_token" in response.headers["www-authenticate"]

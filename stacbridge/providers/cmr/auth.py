@@ -147,10 +147,14 @@ class EarthdataAuth:
             outcome = await self._follow(request.ref, request.method, forwarded, credentials)
         if outcome != "login-required":
             return outcome  # type: ignore[return-value]
-        if self.mode == "passthrough" and "authorization" not in credentials:
-            raise Unauthorized("this asset needs Earthdata Login: send your EDL token as "
-                               "'Authorization: Bearer <token>'",
-                               headers={"WWW-Authenticate": 'Bearer realm="Earthdata Login"'})
+        if self.mode == "passthrough":
+            if "authorization" not in credentials:
+                raise Unauthorized("this asset needs Earthdata Login: send your EDL token as "
+                                   "'Authorization: Bearer <token>'",
+                                   headers={"WWW-Authenticate": 'Bearer realm="Earthdata Login"'})
+            raise Unauthorized("Earthdata Login did not accept your token for this data host",
+                               headers={"WWW-Authenticate":
+                                        'Bearer realm="Earthdata Login", error="invalid_token"'})
         raise ProviderError(PROVIDER, "Earthdata Login did not accept the gateway's credentials "
                             "for this data host")
 
@@ -179,25 +183,44 @@ class EarthdataAuth:
 
     async def _follow(self, url: str, method: str, forwarded: dict[str, str],
                       credentials: dict[str, str]) -> AssetResolution | str:
-        """Follow redirects by hand, attaching credentials only on allow-listed hosts."""
+        """Follow redirects by hand, attaching credentials only where they belong.
+
+        A bearer token goes to any allow-listed data host; a session cookie only to the host
+        that issued it (the asset's own host); nothing to the EDL host or anywhere else, and
+        nothing over plain http unless the deployment allows it (the local sandbox).
+        """
+        session_host = _hostport(url)
         for _ in range(MAX_REDIRECTS):
-            send_creds = self.allowed_url(url) and _hostport(url) != self.edl_host
-            headers = {**forwarded, **(credentials if send_creds else {})}
-            response = await self._send(method, url, headers, stream=True)
+            host = _hostport(url)
+            send_creds = (self.allowed_url(url) and host != self.edl_host
+                          and self._secure_enough(url))
+            attached = {k: v for k, v in credentials.items()
+                        if send_creds and (k != "cookie" or host == session_host)}
+            response = await self._send(method, url, {**forwarded, **attached}, stream=True)
             status = response.status_code
             if status in (301, 302, 303, 307, 308):
-                location = urljoin(url, response.headers.get("location", ""))
+                raw_location = response.headers.get("location", "")
                 await response.aclose()
-                if _hostport(location) == self.edl_host:
+                try:
+                    location = urljoin(url, raw_location)
+                    location_host = _hostport(location)
+                except ValueError as exc:
+                    raise ProviderError(PROVIDER, "the data host redirected to an invalid "
+                                        "URL") from exc
+                if location_host == self.edl_host:
                     return "login-required"
                 if not self.allowed_url(location):
                     # a pre-signed URL on S3/CloudFront: the client goes there itself
                     return AssetRedirect(location, status=307 if status != 303 else 303)
                 url = location
                 continue
-            if status in (401, 403) and _hostport(url) != self.edl_host and send_creds:
+            if status == 401 and host != self.edl_host:
                 await response.aclose()
                 return "login-required"
+            if status == 403:
+                await response.aclose()
+                raise Forbidden("the data host refused access to this file (HTTP 403: the "
+                                "account may lack permission or an accepted EULA)")
             if status == 404:
                 await response.aclose()
                 raise NotFound("the data host has no such file")
@@ -206,6 +229,9 @@ class EarthdataAuth:
                 raise ProviderError(PROVIDER, f"data host answered {status}")
             return AssetStream(response)
         raise ProviderError(PROVIDER, "too many redirects from the data host")
+
+    def _secure_enough(self, url: str) -> bool:
+        return url.startswith("https://") or self.settings.allow_insecure_http
 
     # -- the OAuth redirect flow -------------------------------------------------------------
     async def _oauth_login(self, url: str) -> tuple[bytes, float]:
@@ -217,6 +243,10 @@ class EarthdataAuth:
                 urljoin(url, location)) != self.edl_host:
             raise ProviderError(PROVIDER, "the data host did not redirect to Earthdata Login")
         authorize = urljoin(url, location)
+        edl_scheme = urlsplit(self.settings.edl_url).scheme
+        if urlsplit(authorize).scheme != edl_scheme or not self._secure_enough(authorize):
+            raise ProviderError(PROVIDER, "the data host redirected to Earthdata Login over an "
+                                "insecure scheme; the password was not sent")
         auth = httpx.BasicAuth(self.username or "", self.password or "")
         request = httpx.Request("GET", authorize)
         request = next(auth.auth_flow(request))

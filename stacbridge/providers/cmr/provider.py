@@ -23,6 +23,7 @@ from shapely.geometry import shape
 from shapely.geometry.polygon import orient
 
 from stacbridge.config import CMRSettings
+from stacbridge.errors import BadRequest
 from stacbridge.http import make_client
 from stacbridge.perf import gc_paused
 from stacbridge.provider import (
@@ -302,6 +303,9 @@ class CMRProvider:
 
     async def search(self, query: ItemQuery, cursor: Any | None) -> ItemPage:
         targets = await self._granule_targets(query)
+        if query.sortby and len(targets) > 1:
+            raise BadRequest("sortby needs collections: this deployment's CMR scope is "
+                             "several CMR queries, whose results are not merged in order")
         state = cursor or {"t": 0, "sa": None}
         index, after = int(state.get("t", 0)), state.get("sa")
         if index >= len(targets):
