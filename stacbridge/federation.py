@@ -163,8 +163,15 @@ def parse_intersects(value: Any) -> JSON | None:
     return value
 
 
-def parse_filter(expr: Any, lang: str | None) -> JSON | None:
+CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+         "https://www.opengis.net/def/crs/OGC/1.3/CRS84")
+
+
+def parse_filter(expr: Any, lang: str | None, crs: str | None = None) -> JSON | None:
     """Parse CQL2 text or JSON into CQL2-JSON, with a message that says what is wrong."""
+    if crs not in (None, "", *CRS84):
+        raise BadRequest(f"filter-crs {crs!r} is not supported; use CRS84 (longitude, "
+                         "latitude)")
     if expr is None or expr == "":
         return None
     try:
@@ -524,7 +531,8 @@ class FederationClient(AsyncBaseCoreClient):
             datetime=getattr(body, "datetime", None),
             limit=body.limit or self.default_limit,
             filter=parse_filter(getattr(body, "filter_expr", None),
-                                getattr(body, "filter_lang", None)),
+                                getattr(body, "filter_lang", None),
+                                getattr(body, "filter_crs", None)),
             sortby=parse_sortby(getattr(body, "sortby", None)),
             token=getattr(body, "token", None),
         )
@@ -557,7 +565,8 @@ class FederationClient(AsyncBaseCoreClient):
             intersects=parse_intersects(intersects),
             datetime=kwargs.get("datetime"),
             limit=int(kwargs.get("limit") or self.default_limit),
-            filter=parse_filter(kwargs.get("filter_expr"), kwargs.get("filter_lang")),
+            filter=parse_filter(kwargs.get("filter_expr"), kwargs.get("filter_lang"),
+                                kwargs.get("filter_crs")),
             sortby=parse_sortby(kwargs.get("sortby")),
             token=kwargs.get("token"),
         )

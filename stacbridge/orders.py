@@ -87,8 +87,14 @@ class OrderBook:
         """Start this process's poll loop for `order_id` unless one is running."""
         task = self._tasks.get(order_id)
         if task is None or task.done():
-            self._tasks[order_id] = asyncio.get_running_loop().create_task(
+            task = asyncio.get_running_loop().create_task(
                 self._run(order_id), name=f"order-poll:{self.provider}:{order_id}")
+            self._tasks[order_id] = task
+            task.add_done_callback(lambda t, oid=order_id: self._forget(oid, t))
+
+    def _forget(self, order_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(order_id) is task and not task.cancelled():
+            del self._tasks[order_id]
 
     async def resume(self) -> int:
         """Restart the poll loops of every pending order (after a restart)."""

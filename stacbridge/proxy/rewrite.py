@@ -25,7 +25,8 @@ ASSET_PURPOSE = "asset"
 
 
 def asset_token(signer: Signer, provider: str, ref: str, ttl: float) -> str:
-    return signer.sign(ASSET_PURPOSE, [provider, ref], ttl=ttl)
+    # expiry rounded to the hour: an asset keeps one href across searches within the hour
+    return signer.sign(ASSET_PURPOSE, [provider, ref], ttl=ttl, granularity=3600)
 
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9._%~-]+$")

@@ -84,6 +84,9 @@ def create_asset_router(federation: object, signer: Signer) -> APIRouter:
         upstream = resolution.response
         headers = {k: v for k, v in upstream.headers.items() if k.lower() in PASSED_HEADERS}
         headers.update(timing)
+        # bytes from elsewhere, served from the gateway's origin: never let them run as a page
+        headers["X-Content-Type-Options"] = "nosniff"
+        headers["Content-Security-Policy"] = "sandbox"
         if method == "HEAD" or upstream.status_code in (304, 412, 416):
             await upstream.aclose()
             return Response(status_code=upstream.status_code, headers=headers)

@@ -217,7 +217,7 @@ def test_bad_asset_tokens_never_reach_upstream(sandbox, gateway):
     tampered = f"{gateway}/assets/{body[:-2]}AA.{mac}"
     assert httpx.get(tampered).status_code == 403
     signer = Signer([KEY])  # the session gateway's key
-    expired = f"{gateway}/assets/{asset_token(signer, 'cmr', 'https://x/y.tif', -10)}"
+    expired = f"{gateway}/assets/{signer.sign('asset', ['cmr', 'https://x/y.tif'], ttl=-10)}"
     response = httpx.get(expired)
     assert response.status_code == 410
     assert "search again" in response.json()["description"]

@@ -130,3 +130,13 @@ async def test_a_second_worker_does_not_poll_an_order_another_holds():
     assert (await worker_a.get("x")).status == PENDING
     await worker_a.aclose()
     await worker_b.aclose()
+
+
+def test_junk_after_a_token_does_not_verify_and_rounded_expiry_gives_stable_tokens():
+    clock = Clock()
+    signer = Signer(["k"], clock=clock)
+    token = signer.sign("asset", "ref", ttl=600, granularity=3600)
+    with pytest.raises(InvalidToken):
+        signer.verify("asset", token + "$$")
+    clock.now += 5
+    assert signer.sign("asset", "ref", ttl=600, granularity=3600) == token
