@@ -27,10 +27,10 @@ import re
 from typing import Any
 
 from stacbridge import geometry as geo
+from stacbridge.items import STAC_VERSION, item_dict
 
 JSON = dict[str, Any]
 
-STAC_VERSION = "1.0.0"
 
 EXT_EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
 EXT_PROJ = "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
@@ -704,23 +704,7 @@ def granule_to_item(
     if ext_alt:
         exts.append(EXT_ALTERNATE)
 
-    item: JSON = {
-        "type": "Feature",
-        "stac_version": STAC_VERSION,
-        "stac_extensions": exts,
-        "id": ur,
-    }
-    if collection_id is not None:
-        item["collection"] = collection_id
-    if shape is not None:
-        item["geometry"] = shape.geometry
-        item["bbox"] = shape.bbox
-    else:
-        item["geometry"] = None
-    item["properties"] = props
-    item["assets"] = assets
-    item["links"] = []
-    return item
+    return item_dict(ur, collection_id, shape, props, assets, exts)
 
 
 def _assets(

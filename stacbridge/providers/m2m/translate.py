@@ -44,10 +44,10 @@ from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stacbridge import geometry as geo
+from stacbridge.items import STAC_VERSION, item_dict
 
 JSON = dict[str, Any]
 
-STAC_VERSION = "1.0.0"
 
 EXT_EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
 EXT_VIEW = "https://stac-extensions.github.io/view/v1.0.0/schema.json"
@@ -764,22 +764,7 @@ def scene_to_item(
             if EXT_EO not in exts and any("eo:bands" in a for a in files.values()):
                 exts.append(EXT_EO)
 
-    item: JSON = {
-        "type": "Feature",
-        "stac_version": STAC_VERSION,
-        "stac_extensions": exts,
-        "id": display_id,
-        "collection": dataset_alias,
-    }
-    if shape is not None:
-        item["geometry"] = shape.geometry
-        item["bbox"] = shape.bbox
-    else:
-        item["geometry"] = None
-    item["properties"] = props
-    item["assets"] = assets
-    item["links"] = []
-    return item
+    return item_dict(display_id, dataset_alias, shape, props, assets, exts)
 
 
 def _full_metadata(
