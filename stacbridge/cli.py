@@ -57,7 +57,7 @@ def serve(
         os.environ.update(sandbox_env.environment())
         if workers == 1:
             os.environ.setdefault("STACBRIDGE_STORE_URL", "memory://")
-    if workers > 1 and not os.environ.get("STACBRIDGE_SECRET_KEYS"):
+    if (workers > 1 or sandbox) and not os.environ.get("STACBRIDGE_SECRET_KEYS"):
         # every worker must verify the tokens the others sign
         os.environ["STACBRIDGE_SECRET_KEYS"] = json.dumps([secrets.token_urlsafe(32)])
 
