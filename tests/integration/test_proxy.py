@@ -340,3 +340,18 @@ def test_passthrough_with_a_rejected_caller_token_is_401(sandbox):
         response = httpx.get(href, timeout=30, headers={"Authorization": "Bearer wrong"})
         assert response.status_code == 401
         assert "invalid_token" in response.headers["www-authenticate"]
+
+
+def test_netrc_credentials_run_the_oauth_flow(sandbox, tmp_path):
+    ed = sandbox.earthdata
+    netrc_file = tmp_path / "netrc"
+    edl_host = ed.edl.url.split("://")[1].split(":")[0]
+    netrc_file.write_text(f"machine {edl_host} login sandbox password sandbox-password\n")
+    netrc_file.chmod(0o600)
+    reset(ed.edl.url)
+    with gateway_with(sandbox, edl_username=None, edl_password=None,
+                      netrc=netrc_file) as gateway:
+        href = hls_item(gateway)["assets"]["B09"]["href"]
+        assert httpx.get(href, timeout=60).status_code == 307
+        assert httpx.get(href, timeout=60).status_code == 307
+    assert stats(ed.edl.url)["logins"] == 1
