@@ -43,6 +43,11 @@ class NotFound(StacError):
     code = "NotFound"
 
 
+class Unauthorized(StacError):
+    status_code = 401
+    code = "Unauthorized"
+
+
 class Forbidden(StacError):
     status_code = 403
     code = "Forbidden"

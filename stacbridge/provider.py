@@ -69,7 +69,6 @@ class ItemPage:
     number_matched: int | None = None
     exact_spatial: bool = False
     applied_filter: bool = False
-    applied_sort: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from stacbridge.config import CMRSettings
-from stacbridge.errors import Forbidden, NotFound, StacError
+from stacbridge.errors import Forbidden, NotFound, Unauthorized
 from stacbridge.http import send_with_retries
 from stacbridge.provider import (
     AssetRedirect,
@@ -44,11 +44,6 @@ PROVIDER = "cmr"
 MAX_REDIRECTS = 6
 FORWARDED_REQUEST_HEADERS = ("range", "if-none-match", "if-modified-since", "if-range")
 SESSION_TTL = 3600.0
-
-
-class Unauthorized(StacError):
-    status_code = 401
-    code = "Unauthorized"
 
 
 def host_allowed(host: str, allowed: list[str]) -> bool:

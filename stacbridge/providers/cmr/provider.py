@@ -321,8 +321,7 @@ class CMRProvider:
         else:
             next_cursor = None
         return ItemPage(items=items, next_cursor=next_cursor,
-                        number_matched=page.hits if len(targets) == 1 else None,
-                        applied_sort=bool(self._sort_key(query)) or not query.sortby)
+                        number_matched=page.hits if len(targets) == 1 else None)
 
     async def _to_items(self, records: list[JSON], default: str | None = None) -> list[JSON]:
         """Translate granules, naming their collection by concept id, entry title or `default`.

@@ -19,6 +19,7 @@ import httpx
 from shapely.geometry import shape
 
 from stacbridge.config import M2MSettings
+from stacbridge.errors import Forbidden
 from stacbridge.orders import FAILED, PENDING, READY, Order, OrderBook
 from stacbridge.provider import (
     JSON,
@@ -218,8 +219,7 @@ class M2MProvider:
             next_cursor = None
         exact = str(data.get("totalHitsAccuracy", "exact")).lower() == "exact"
         matched = int(total) if total is not None and exact and len(datasets) == 1 else None
-        return ItemPage(items=items, next_cursor=next_cursor, number_matched=matched,
-                        applied_sort=True)
+        return ItemPage(items=items, next_cursor=next_cursor, number_matched=matched)
 
     async def _to_items(self, alias: str, scenes: list[JSON]) -> list[JSON]:
         if not scenes:
@@ -269,35 +269,41 @@ class M2MProvider:
     async def resolve_asset(self, request: AssetRequest) -> AssetResolution:
         parsed = translate.parse_download_ref(request.ref)
         if parsed is None:
-            from stacbridge.errors import Forbidden
-
             raise Forbidden("not an M2M download reference")
         if not self._resumed:
             self._resumed = True
             await self.orders.resume()
         order_id = hashlib.sha256(request.ref.encode()).hexdigest()[:20]
-        order = await self.orders.get(order_id)
-        now = self.store.clock()
-        if order and order.status == READY and order.url and (order.url_expires or 0) > now:
-            return AssetRedirect(order.url, status=302)
-        if order and order.status == PENDING:
-            self.orders.ensure_polling(order_id)
-            return self._pending(order)
+        answer = self._answer(await self.orders.get(order_id))
+        if answer is not None:
+            return answer
         lock = self._request_locks.setdefault(order_id, asyncio.Lock())
-        async with lock:
-            order = await self.orders.get(order_id)
-            if order and order.status == READY and (order.url_expires or 0) > now:
-                return AssetRedirect(order.url or "", status=302)
-            if order and order.status == PENDING:
-                self.orders.ensure_polling(order_id)
-                return self._pending(order)
+        async with lock:  # re-check: another request may have ordered it meanwhile
+            answer = self._answer(await self.orders.get(order_id))
+            if answer is not None:
+                return answer
             order = await self._request_download(order_id, request.ref, *parsed)
-        if order.status == READY:
-            return AssetRedirect(order.url or "", status=302)
         if order.status == FAILED:
             raise ProviderError(NAME, f"M2M cannot deliver this product: {order.message}")
-        self.orders.ensure_polling(order_id)
-        return self._pending(order)
+        answer = self._answer(order)
+        assert answer is not None
+        return answer
+
+    def _answer(self, order: Order | None) -> AssetResolution | None:
+        """What an existing order tells the client: ready → redirect, pending → 202.
+
+        None when there is no usable order (none yet, failed, or its URL has expired), so
+        that a new download-request is made.
+        """
+        if order is None:
+            return None
+        if (order.status == READY and order.url
+                and (order.url_expires or 0) > self.store.clock()):
+            return AssetRedirect(order.url, status=302)
+        if order.status == PENDING:
+            self.orders.ensure_polling(order.id)
+            return self._pending(order)
+        return None
 
     def _pending(self, order: Order) -> AssetPending:
         retry = int(min(self.settings.max_poll_interval,
