@@ -56,7 +56,7 @@ from _harness import (
     table,
 )
 
-from stacbridge.proxy.rewrite import asset_token
+from stacbridge.assets.rewrite import asset_token
 from stacbridge.sandbox.files import synthetic_bytes, synthetic_size
 from stacbridge.sandbox.run import SANDBOX_EDL_USER
 from stacbridge.signing import Signer

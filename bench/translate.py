@@ -118,18 +118,17 @@ def fetch_page() -> bytes:
 
 
 def page_stages(raw: bytes) -> dict[str, float]:
-    from stacbridge.federation import FederationClient
-    from stacbridge.proxy.rewrite import AssetRewriter
+    from stacbridge.api.present import Presenter
+    from stacbridge.assets.rewrite import AssetRewriter
+    from stacbridge.providers.cmr.config import CMRSettings
+    from stacbridge.providers.cmr.provider import CMRProvider
+    from stacbridge.registry import Registry
     from stacbridge.signing import Signer
 
     signer = Signer([BENCH_KEY])
-    federation = FederationClient(providers=[], signer=signer,
-                                  asset_rewriter=AssetRewriter(signer, 7 * 24 * 3600))
-
-    class _Provider:  # what the rewriter needs of a provider: its name
-        name = "cmr"
-
-    provider, base = _Provider(), "http://127.0.0.1:8000/"
+    provider = CMRProvider(CMRSettings())  # the rewriter asks it which hrefs to proxy
+    presenter = Presenter(Registry([provider]), AssetRewriter(signer, 7 * 24 * 3600), "bench")
+    base = "http://127.0.0.1:8000/"
     to_item = translate.granule_to_item
 
     def run() -> dict[str, float]:
@@ -141,7 +140,7 @@ def page_stages(raw: bytes) -> dict[str, float]:
         plain = orjson.dumps({"type": "FeatureCollection", "features": items,
                               "numberReturned": len(items)})
         t3 = now()
-        items = [federation._item_out(provider, item, base) for item in items]
+        items = [presenter.item(provider, item, base) for item in items]
         t4 = now()
         body = orjson.dumps({"type": "FeatureCollection", "features": items, "links": [],
                              "numberReturned": len(items)})

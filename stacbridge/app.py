@@ -1,7 +1,9 @@
 """The application factory: `create_app(settings, providers)` builds the whole gateway.
 
-Nothing happens at import time.  Providers are built from `Settings` unless injected (tests and
-the sandbox inject providers wired to the emulators), and closed by the app's lifespan.
+Nothing happens at import time.  Providers are found through the registry's entry points and
+built from their sections of the settings, unless injected (tests inject providers of their
+own); the app's lifespan starts them (resuming orders, building the collection routing table —
+a collection id two providers serve stops the start) and closes them.
 
 Configuration comes from environment variables and an optional TOML file; see `config.py`.
 """
@@ -38,12 +40,15 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stacbridge import __version__
-from stacbridge.config import Settings
+from stacbridge.api.client import StacClient
+from stacbridge.api.links import json_response
+from stacbridge.api.present import Presenter
+from stacbridge.assets.rewrite import AssetRewriter
+from stacbridge.assets.routes import create_asset_router
+from stacbridge.config import Settings, load_settings
 from stacbridge.errors import add_error_handlers
-from stacbridge.federation import FederationClient, json_response
-from stacbridge.provider import Provider
-from stacbridge.proxy.rewrite import AssetRewriter
-from stacbridge.proxy.routes import create_asset_router
+from stacbridge.protocols import Plugin
+from stacbridge.registry import ProviderSpec, Registry, build_plugins, discover
 from stacbridge.signing import Signer
 from stacbridge.store import Store, open_store
 
@@ -92,49 +97,42 @@ class CollapseSlashesMiddleware:
         await self.app(scope, receive, send)
 
 
-def build_providers(settings: Settings, store: Store) -> list[Provider]:
-    """Providers for every enabled section of the settings, sharing one state store."""
-    providers: list[Provider] = []
-    if settings.cmr is not None and settings.cmr.enabled:
-        from stacbridge.providers.cmr.provider import CMRProvider
-
-        providers.append(CMRProvider(settings.cmr, store=store))
-    if settings.m2m is not None and settings.m2m.enabled:
-        from stacbridge.providers.m2m.provider import M2MProvider
-
-        providers.append(M2MProvider(settings.m2m, store=store))
-    return providers
-
-
 def create_app(settings: Settings | None = None,
-               providers: Sequence[Provider] | None = None,
-               store: Store | None = None) -> FastAPI:
-    """Build the gateway.  `providers` and `store` override those `settings` would build."""
-    settings = settings or Settings()
+               providers: Sequence[Plugin] | None = None,
+               store: Store | None = None,
+               specs: Sequence[ProviderSpec] | None = None) -> FastAPI:
+    """Build the gateway.
+
+    `settings` default to `load_settings()`; `providers` (already built) replace those the
+    settings would build from `specs` (default: every installed provider); `store` replaces
+    the one `settings.store_url` names.
+    """
+    settings = settings or load_settings(specs)
     configure_logging(settings.log_level)
     if not settings.secret_keys:
         log.warning("no secret_keys configured: paging tokens and asset links are signed with "
                     "a per-process key and stop working on restart or in other workers")
     store = store or open_store(settings.store_url)
-    provider_list = (list(providers) if providers is not None
-                     else build_providers(settings, store))
+    plugins = (list(providers) if providers is not None
+               else build_plugins(settings, store, specs if specs is not None else discover()))
+    registry = Registry(plugins)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
+            await registry.start()
             yield
         finally:
-            for provider in provider_list:
-                with contextlib.suppress(Exception):
-                    await provider.aclose()
+            await registry.aclose()
             with contextlib.suppress(Exception):
                 await store.aclose()
 
     signer = Signer(settings.signing_keys())
-    client = FederationClient(
-        providers=provider_list,
+    client = StacClient(
+        registry=registry,
         signer=signer,
-        asset_rewriter=AssetRewriter(signer, settings.asset_token_ttl),
+        presenter=Presenter(registry, AssetRewriter(signer, settings.asset_token_ttl),
+                            settings.title),
         default_limit=settings.default_limit,
         max_limit=settings.max_limit,
         title=settings.title,
@@ -193,8 +191,9 @@ def create_app(settings: Settings | None = None,
         ],
     )
     add_error_handlers(api.app)
-    app.include_router(create_asset_router(client, signer))
-    app.state.federation = client
+    app.include_router(create_asset_router(registry, signer))
+    app.state.client = client
+    app.state.registry = registry
     app.state.settings = settings
 
     @app.get("/catalogs/{provider_name}", tags=["Providers"],
@@ -204,6 +203,6 @@ def create_app(settings: Settings | None = None,
 
     @app.get("/healthz", tags=["Operations"], summary="Liveness")
     async def healthz():
-        return {"status": "ok", "providers": [p.name for p in provider_list]}
+        return {"status": "ok", "providers": [p.name for p in registry.plugins]}
 
     return api.app

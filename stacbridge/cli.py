@@ -84,23 +84,32 @@ def providers(
 
     if config is not None:
         os.environ["STACBRIDGE_CONFIG"] = str(config)
-    from stacbridge.app import build_providers
-    from stacbridge.config import Settings
-    from stacbridge.provider import CollectionQuery
+    from stacbridge.config import load_settings
+    from stacbridge.protocols import CollectionQuery
+    from stacbridge.registry import Registry, build_plugins, discover
     from stacbridge.store import MemoryStore
 
     async def check() -> int:
         failures = 0
-        for provider in build_providers(Settings(), MemoryStore()):
+        try:
+            settings = load_settings()
+        except (FileNotFoundError, ValueError) as exc:
+            _fail(str(exc).splitlines()[0], 2)
+        registry = Registry(build_plugins(settings, MemoryStore(), discover()))
+        for plugin in registry.plugins:
+            catalog = registry.catalog_named(plugin.name)
             try:
-                found = await provider.list_collections(CollectionQuery())
-                typer.echo(f"{provider.name:8} ok      {len(found)} collections  "
-                           f"({provider.title})")
+                if catalog is None:
+                    typer.echo(f"{plugin.name:8} ok      asset source  ({plugin.title})")
+                    continue
+                found = await catalog.list_collections(CollectionQuery())
+                sortable = ",".join(sorted(catalog.capabilities.sortable)) or "-"
+                typer.echo(f"{plugin.name:8} ok      {len(found)} collections  "
+                           f"({plugin.title}; sorts by {sortable})")
             except Exception as exc:  # noqa: BLE001 - report, don't crash
                 failures += 1
-                typer.echo(f"{provider.name:8} FAILED  {exc}")
-            finally:
-                await provider.aclose()
+                typer.echo(f"{plugin.name:8} FAILED  {exc}")
+        await registry.aclose()
         return failures
 
     if asyncio.run(check()):

@@ -1,27 +1,37 @@
 """Gateway settings, from environment variables, a TOML file, or code.
 
+The core settings (`Settings`) hold what belongs to no provider: signing keys, the state store,
+limits, Earthdata Login. Each provider owns its section, defined in its own folder and added
+under its name by `settings_model()` from the registered provider specs, so a new provider never
+edits this file. `load_settings()` builds the complete settings.
+
 Environment variables use the prefix `STACBRIDGE_` and `__` for nesting, e.g.
 `STACBRIDGE_CMR__PROVIDERS='["LPCLOUD","POCLOUD"]'`, `STACBRIDGE_CMR__URL=...`,
-`STACBRIDGE_SECRET_KEYS='["k2","k1"]'`.  A TOML file named by `STACBRIDGE_CONFIG` (or
-`stacbridge serve --config FILE`) supplies the same keys (`[cmr]` table etc.); environment
-variables win over the file.  Provider endpoints are configuration: the defaults are the real
-services, and `stacbridge serve --sandbox` points them at the local emulators.
+`STACBRIDGE_EARTHDATA__TOKEN=...`, `STACBRIDGE_SECRET_KEYS='["k2","k1"]'`. A TOML file named by
+`STACBRIDGE_CONFIG` (or `stacbridge serve --config FILE`) supplies the same keys (`[cmr]` table
+etc.); environment variables win over the file. Provider endpoints are configuration: the
+defaults are the real services, and `stacbridge serve --sandbox` points them at the local
+emulators.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, create_model
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+if TYPE_CHECKING:
+    from stacbridge.registry import ProviderSpec
 
 
 class HttpSettings(BaseModel):
@@ -35,58 +45,33 @@ class HttpSettings(BaseModel):
     max_connections: int = 50
 
 
-class CMRSettings(BaseModel):
-    """NASA CMR (Earthdata search)."""
+class EarthdataSettings(BaseModel):
+    """NASA Earthdata Login: one account shared by every NASA provider (CMR, EGI, AppEEARS).
 
-    enabled: bool = True
-    url: str = "https://cmr.earthdata.nasa.gov/search"
-    #: CMR provider ids whose collections the gateway serves (its "scope").
-    providers: list[str] = Field(default_factory=lambda: ["LPCLOUD"])
-    #: extra collections by concept id (C...-PROV) or stacbridge id (ShortName.vVersion).
-    collections: list[str] = Field(default_factory=list)
-    #: restrict to collections whose data is in the cloud (CMR `cloud_hosted`).
-    cloud_hosted_only: bool = False
-    #: largest upstream page; CMR refuses more than 2000.
-    max_page_size: int = 2000
-    #: seconds a collection listing is cached.
-    collection_cache_ttl: float = 300.0
-    http: HttpSettings = Field(default_factory=HttpSettings)
+    The signing proxy uses it for EDL-protected data hosts; it is a section of its own because
+    it belongs to no single provider.
+    """
 
-    # Earthdata Login, used by the signing proxy for the data hosts.
-    edl_url: str = "https://urs.earthdata.nasa.gov"
-    edl_token: SecretStr | None = None
-    edl_username: str | None = None
-    edl_password: SecretStr | None = None
-    #: read EDL username/password for `edl_url`'s host from this .netrc when not set above.
+    url: str = "https://urs.earthdata.nasa.gov"
+    #: a service bearer token (EDL "generate token"), sent to allow-listed data hosts.
+    token: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    #: read username/password for `url`'s host from this .netrc when not set above.
     netrc: Path | None = None
     #: "service": the gateway's own credentials; "passthrough": the caller's Authorization.
     credentials: str = "service"
     #: send credentials over plain http too (only for the local sandbox).
     allow_insecure_http: bool = False
     #: hosts (suffix match) that may receive EDL credentials; the EDL host is always allowed.
-    data_hosts: list[str] = Field(default_factory=lambda: [
-        ".earthdata.nasa.gov", ".earthdatacloud.nasa.gov", ".nasa.gov", ".nsidc.org"])
-
-
-class M2MSettings(BaseModel):
-    """USGS EarthExplorer Machine-to-Machine API."""
-
-    enabled: bool = False
-    url: str = "https://m2m.cr.usgs.gov/api/api/json/stable/"
-    #: ERS username and M2M application token (`login-token`).
-    username: str | None = None
-    token: SecretStr | None = None
-    #: dataset aliases served as collections.
-    datasets: list[str] = Field(default_factory=lambda: ["landsat_ot_c2_l2",
-                                                         "landsat_ot_c2_l1"])
-    #: scenes asked of one scene-search.
-    max_page_size: int = 5000
-    #: seconds between download-retrieve polls of a preparing order (doubles up to the max).
-    poll_interval: float = 5.0
-    max_poll_interval: float = 60.0
-    #: seconds a download URL from download-request/-retrieve is reused.
-    download_url_ttl: float = 600.0
-    collection_cache_ttl: float = 300.0
+    data_hosts: list[str] = Field(
+        default_factory=lambda: [
+            ".earthdata.nasa.gov",
+            ".earthdatacloud.nasa.gov",
+            ".nasa.gov",
+            ".nsidc.org",
+        ]
+    )
     http: HttpSettings = Field(default_factory=HttpSettings)
 
 
@@ -112,8 +97,7 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
     log_level: str = "info"
 
-    cmr: CMRSettings | None = Field(default_factory=CMRSettings)
-    m2m: M2MSettings | None = Field(default_factory=M2MSettings)
+    earthdata: EarthdataSettings = Field(default_factory=EarthdataSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -147,3 +131,35 @@ def _process_key() -> bytes:
     if _PROCESS_KEY is None:
         _PROCESS_KEY = secrets.token_bytes(32)
     return _PROCESS_KEY
+
+
+_MODELS: dict[tuple[str, ...], type[Settings]] = {}
+
+
+def settings_model(specs: Sequence[ProviderSpec] | None = None) -> type[Settings]:
+    """`Settings` plus one optional section per provider spec (default: every installed one)."""
+    if specs is None:
+        from stacbridge.registry import discover
+
+        specs = discover()
+    key = tuple(f"{s.name}:{s.settings.__module__}.{s.settings.__qualname__}" for s in specs)
+    model = _MODELS.get(key)
+    if model is None:
+        sections: dict[str, Any] = {
+            spec.name: (spec.settings | None, Field(default_factory=spec.settings))
+            for spec in specs
+        }
+        model = create_model("GatewaySettings", __base__=Settings, **sections)
+        _MODELS[key] = model
+    return model
+
+
+def load_settings(specs: Sequence[ProviderSpec] | None = None, **values: Any) -> Settings:
+    """The complete settings: environment, the TOML file named by STACBRIDGE_CONFIG, `values`.
+
+    A named config file that does not exist is an error, never silently ignored.
+    """
+    config_file = os.environ.get("STACBRIDGE_CONFIG")
+    if config_file and not Path(config_file).is_file():
+        raise FileNotFoundError(f"config file not found: {config_file}")
+    return settings_model(specs)(**values)

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stacbridge.provider import ProviderError
+from stacbridge.protocols import CollectionNotFound, ProviderError
 
 log = logging.getLogger("stacbridge")
 
@@ -80,6 +80,10 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StacError)
     async def _stac_error(request: Request, exc: StacError) -> Response:
         return error_response(exc.status_code, exc.code, exc.description, exc.headers)
+
+    @app.exception_handler(CollectionNotFound)
+    async def _collection_not_found(request: Request, exc: CollectionNotFound) -> Response:
+        return error_response(404, "NotFound", f"collection {exc.collection_id!r} not found")
 
     @app.exception_handler(ProviderError)
     async def _provider_error(request: Request, exc: ProviderError) -> Response:

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from stacbridge.config import HttpSettings
-from stacbridge.provider import ProviderError
+from stacbridge.protocols import ProviderError
 
 log = logging.getLogger("stacbridge.http")
 

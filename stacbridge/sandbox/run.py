@@ -6,7 +6,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from stacbridge.config import CMRSettings, HttpSettings, M2MSettings, Settings
+from stacbridge.config import EarthdataSettings, HttpSettings, Settings, load_settings
+from stacbridge.providers.cmr.config import CMRSettings
+from stacbridge.providers.m2m.config import M2MSettings
 from stacbridge.sandbox.server import ServerThread
 
 #: the CMR provider ids whose recorded collections the sandbox serves.
@@ -86,20 +88,28 @@ class Sandbox:
         return f"{self.cmr.url}/search"
 
     def cmr_settings(self, **overrides: Any) -> CMRSettings:
-        """CMR settings for the emulators: EDL login with the sandbox account, fast retries."""
-        ed = self.earthdata
+        """CMR settings for the emulator: the sandbox's provider ids, fast retries."""
         values: dict[str, Any] = {
             "url": self.cmr_url,
             "providers": list(SANDBOX_CMR_PROVIDERS),
-            "http": HttpSettings(timeout=30.0, retries=2, backoff=0.05, max_backoff=0.5),
-            "edl_url": ed.edl.url,
-            "edl_username": SANDBOX_EDL_USER[0],
-            "edl_password": SecretStr(SANDBOX_EDL_USER[1]),
-            "data_hosts": [_netloc(ed.host.url), _netloc(ed.onprem.url)],
-            "allow_insecure_http": True,  # the emulators speak plain http on loopback
+            "http": _fast_http(),
         }
         values.update(overrides)
         return CMRSettings(**values)
+
+    def earthdata_settings(self, **overrides: Any) -> EarthdataSettings:
+        """Earthdata Login for the emulators: the sandbox account, its data hosts."""
+        ed = self.earthdata
+        values: dict[str, Any] = {
+            "url": ed.edl.url,
+            "username": SANDBOX_EDL_USER[0],
+            "password": SecretStr(SANDBOX_EDL_USER[1]),
+            "data_hosts": [_netloc(ed.host.url), _netloc(ed.onprem.url)],
+            "allow_insecure_http": True,  # the emulators speak plain http on loopback
+            "http": _fast_http(),
+        }
+        values.update(overrides)
+        return EarthdataSettings(**values)
 
     @property
     def m2m_url(self) -> str:
@@ -115,7 +125,7 @@ class Sandbox:
             "token": SecretStr(SANDBOX_M2M_USER[1]),
             "poll_interval": 0.2,
             "max_poll_interval": 1.0,
-            "http": HttpSettings(timeout=30.0, retries=2, backoff=0.05, max_backoff=0.5),
+            "http": _fast_http(),
         }
         values.update(overrides)
         return M2MSettings(**values)
@@ -123,29 +133,37 @@ class Sandbox:
     def settings(self, **overrides: Any) -> Settings:
         """Gateway settings wired to these emulators."""
         values: dict[str, Any] = {"cmr": self.cmr_settings(), "m2m": self.m2m_settings(),
+                                  "earthdata": self.earthdata_settings(),
                                   "store_url": "memory://"}
         values.update(overrides)
-        return Settings(**values)
+        return load_settings(**values)
 
     def environment(self) -> dict[str, str]:
         """The same settings as STACBRIDGE_* variables (for worker processes)."""
         cmr = self.cmr_settings()
+        earthdata = self.earthdata_settings()
         return {
             "STACBRIDGE_CMR__URL": cmr.url,
             "STACBRIDGE_CMR__PROVIDERS": _json(cmr.providers),
-            "STACBRIDGE_CMR__EDL_URL": cmr.edl_url,
-            "STACBRIDGE_CMR__EDL_USERNAME": SANDBOX_EDL_USER[0],
-            "STACBRIDGE_CMR__EDL_PASSWORD": SANDBOX_EDL_USER[1],
-            "STACBRIDGE_CMR__DATA_HOSTS": _json(cmr.data_hosts),
-            "STACBRIDGE_CMR__ALLOW_INSECURE_HTTP": "true",
             "STACBRIDGE_CMR__HTTP__RETRIES": "2",
             "STACBRIDGE_CMR__HTTP__BACKOFF": "0.05",
+            "STACBRIDGE_EARTHDATA__URL": earthdata.url,
+            "STACBRIDGE_EARTHDATA__USERNAME": SANDBOX_EDL_USER[0],
+            "STACBRIDGE_EARTHDATA__PASSWORD": SANDBOX_EDL_USER[1],
+            "STACBRIDGE_EARTHDATA__DATA_HOSTS": _json(earthdata.data_hosts),
+            "STACBRIDGE_EARTHDATA__ALLOW_INSECURE_HTTP": "true",
+            "STACBRIDGE_EARTHDATA__HTTP__RETRIES": "2",
+            "STACBRIDGE_EARTHDATA__HTTP__BACKOFF": "0.05",
             "STACBRIDGE_M2M__ENABLED": "true",
             "STACBRIDGE_M2M__URL": self.m2m_url,
             "STACBRIDGE_M2M__USERNAME": SANDBOX_M2M_USER[0],
             "STACBRIDGE_M2M__TOKEN": SANDBOX_M2M_USER[1],
             "STACBRIDGE_M2M__POLL_INTERVAL": "1.0",
         }
+
+
+def _fast_http() -> HttpSettings:
+    return HttpSettings(timeout=30.0, retries=2, backoff=0.05, max_backoff=0.5)
 
 
 def _netloc(url: str) -> str:

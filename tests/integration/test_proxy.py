@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from stacbridge.app import create_app
-from stacbridge.proxy.rewrite import asset_token
+from stacbridge.assets.rewrite import asset_token
 from stacbridge.sandbox.files import expected_pixels
 from stacbridge.sandbox.server import ServerThread
 from stacbridge.signing import Signer
@@ -24,9 +24,10 @@ KEY = "test-key"  # the same key as the session gateway in conftest
 
 
 @contextlib.contextmanager
-def gateway_with(sandbox, **cmr_overrides) -> Iterator[str]:
+def gateway_with(sandbox, **earthdata_overrides) -> Iterator[str]:
     """A fresh gateway (own state store: no cached sessions) on the shared sandbox."""
-    settings = sandbox.settings(secret_keys=[KEY], cmr=sandbox.cmr_settings(**cmr_overrides))
+    settings = sandbox.settings(secret_keys=[KEY],
+                                earthdata=sandbox.earthdata_settings(**earthdata_overrides))
     with ServerThread(create_app(settings)) as server:
         yield server.url
 
@@ -140,8 +141,8 @@ def test_bearer_token_mode_redirects_to_presigned_url(sandbox):
     token = httpx.post(f"{ed.edl.url}/api/users/find_or_create_token",
                        auth=("sandbox", "sandbox-password")).json()["access_token"]
     reset(ed.edl.url)
-    with gateway_with(sandbox, edl_token=SecretStr(token), edl_username=None,
-                      edl_password=None) as gateway:
+    with gateway_with(sandbox, token=SecretStr(token), username=None,
+                      password=None) as gateway:
         href = hls_item(gateway)["assets"]["B02"]["href"]
         first = httpx.get(href, timeout=60)
         assert first.status_code == 307
@@ -188,7 +189,7 @@ def test_credentials_never_follow_a_redirect_to_a_foreign_host(sandbox):
         netloc = rogue_server.url.split("://")[1]
         token = httpx.post(f"{ed.edl.url}/api/users/find_or_create_token",
                            auth=("sandbox", "sandbox-password")).json()["access_token"]
-        with gateway_with(sandbox, edl_token=SecretStr(token),
+        with gateway_with(sandbox, token=SecretStr(token),
                           data_hosts=[netloc]) as gateway:
             reset(ed.plain.url)
             href = (f"{gateway}/assets/"
@@ -242,7 +243,7 @@ def test_missing_upstream_file_is_404(sandbox, gateway):
 
 
 def test_rejected_credentials_are_a_502_naming_the_provider(sandbox):
-    with gateway_with(sandbox, edl_password=SecretStr("wrong-password")) as gateway:
+    with gateway_with(sandbox, password=SecretStr("wrong-password")) as gateway:
         href = hls_item(gateway)["assets"]["B04"]["href"]
         response = httpx.get(href, timeout=60)
         assert response.status_code == 502
@@ -250,8 +251,8 @@ def test_rejected_credentials_are_a_502_naming_the_provider(sandbox):
         assert body["provider"] == "cmr"
         assert "Earthdata Login" in body["description"]
         assert "<html" not in response.text.lower()
-    with gateway_with(sandbox, edl_token=SecretStr("not-a-real-token"), edl_username=None,
-                      edl_password=None) as gateway:
+    with gateway_with(sandbox, token=SecretStr("not-a-real-token"), username=None,
+                      password=None) as gateway:
         href = hls_item(gateway)["assets"]["B04"]["href"]
         response = httpx.get(href, timeout=60)
         assert response.status_code == 502
@@ -321,7 +322,7 @@ def test_a_session_cookie_goes_only_to_the_host_that_issued_it(sandbox):
     """Even when the pre-signed host is on the allow-list (so the proxy streams from it)."""
     ed = sandbox.earthdata
     s3 = ed.s3.url.split("://")[1]
-    hosts = [*sandbox.cmr_settings().data_hosts, s3]
+    hosts = [*sandbox.earthdata_settings().data_hosts, s3]
     with gateway_with(sandbox, data_hosts=hosts) as gateway:
         href = hls_item(gateway)["assets"]["B07"]["href"]
         reset(ed.s3.url)
@@ -349,7 +350,7 @@ def test_netrc_credentials_run_the_oauth_flow(sandbox, tmp_path):
     netrc_file.write_text(f"machine {edl_host} login sandbox password sandbox-password\n")
     netrc_file.chmod(0o600)
     reset(ed.edl.url)
-    with gateway_with(sandbox, edl_username=None, edl_password=None,
+    with gateway_with(sandbox, username=None, password=None,
                       netrc=netrc_file) as gateway:
         href = hls_item(gateway)["assets"]["B09"]["href"]
         assert httpx.get(href, timeout=60).status_code == 307

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from stacbridge.orders import PENDING, READY, Order, OrderBook
+from stacbridge.assets.orders import PENDING, READY, Order, OrderBook
 from stacbridge.signing import ExpiredToken, InvalidToken, Signer
 from stacbridge.store import MemoryStore
 
@@ -59,7 +59,7 @@ async def test_one_poll_loop_per_order_however_many_waiters():
         nonlocal polls
         polls += 1
         if polls == 3:
-            order.status, order.url = READY, "https://signed/url"
+            order.ready({"": "https://signed/url"})
         return order
 
     book = OrderBook(store, "test", poll, interval=0.001, max_interval=0.002)

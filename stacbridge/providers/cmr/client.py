@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import orjson
 
-from stacbridge.config import CMRSettings
 from stacbridge.http import make_client, send_with_retries
 from stacbridge.perf import gc_paused
-from stacbridge.provider import ProviderError, UpstreamRejected
+from stacbridge.protocols import ProviderError, UpstreamRejected
+from stacbridge.providers.cmr.config import CMRSettings
 
 PROVIDER = "cmr"
 

@@ -22,22 +22,26 @@ import httpx
 from shapely.geometry import shape
 from shapely.geometry.polygon import orient
 
-from stacbridge.config import CMRSettings
+from stacbridge.auth.earthdata import EarthdataLogin
+from stacbridge.config import EarthdataSettings
 from stacbridge.errors import BadRequest
 from stacbridge.http import make_client
 from stacbridge.perf import gc_paused
-from stacbridge.provider import (
+from stacbridge.protocols import (
+    CATALOG,
     JSON,
     AssetRequest,
     AssetResolution,
+    Capabilities,
+    CollectionNotFound,
     CollectionQuery,
     Interval,
     ItemPage,
     ItemQuery,
 )
 from stacbridge.providers.cmr import translate
-from stacbridge.providers.cmr.auth import EarthdataAuth
 from stacbridge.providers.cmr.client import CMRClient, Params
+from stacbridge.providers.cmr.config import CMRSettings
 from stacbridge.store import MemoryStore, Store
 
 MAX_POLYGON_POINTS = 500
@@ -129,20 +133,29 @@ def filter_params(expr: JSON | None) -> Params:
     return [("cloud_cover", f"{'' if low is None else low},{'' if high is None else high}")]
 
 
+#: CMR sort keys for the item fields it sorts by exactly.
+_SORT_KEYS = {"datetime": "start_date", "start_datetime": "start_date",
+              "end_datetime": "end_date"}
+
+
 class CMRProvider:
-    """stacbridge's view of NASA CMR."""
+    """stacbridge's view of NASA CMR: a catalogue, and the asset source for its data hosts."""
 
     name = "cmr"
     title = "NASA Earthdata (CMR)"
+    roles = frozenset({CATALOG})
+    capabilities = Capabilities(sortable=frozenset(_SORT_KEYS),
+                                filter_pushdown=frozenset({"eo:cloud_cover"}))
 
-    def __init__(self, settings: CMRSettings, *, store: Store | None = None,
-                 client: httpx.AsyncClient | None = None,
+    def __init__(self, settings: CMRSettings, *, earthdata: EarthdataSettings | None = None,
+                 store: Store | None = None, client: httpx.AsyncClient | None = None,
                  data_client: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self.client = CMRClient(settings, client)
         self.store = store or MemoryStore()
-        self._data_client = data_client or make_client(settings.http, follow_redirects=False)
-        self.auth = EarthdataAuth(settings, self.store, self._data_client)
+        earthdata = earthdata or EarthdataSettings()
+        self._data_client = data_client or make_client(earthdata.http, follow_redirects=False)
+        self.auth = EarthdataLogin(earthdata, self.store, self._data_client, provider=self.name)
         self._concept_to_id: dict[str, str] = {}
         self._id_to_concept: dict[str, str] = {}
         self._title_to_id: dict[str, str] = {}
@@ -187,6 +200,12 @@ class CMRProvider:
         if self.settings.cloud_hosted_only:
             targets = [[*t, ("cloud_hosted", "true")] for t in targets]
         return targets
+
+    async def start(self) -> None:
+        """Nothing to resume: CMR has no orders."""
+
+    async def collection_ids(self) -> list[str]:
+        return [c["id"] for c in await self._all_collections()]
 
     # -- collections ----------------------------------------------------------------------
     async def _all_collections(self) -> list[JSON]:
@@ -237,25 +256,26 @@ class CMRProvider:
         in_scope.sort(key=lambda r: order.get(r.get("meta", {}).get("provider-id"), len(order)))
         return in_scope[0]
 
-    async def get_collection(self, collection_id: str) -> JSON | None:
+    async def get_collection(self, collection_id: str) -> JSON:
         cached = self._collection_cache.get(collection_id)
         if cached and time.monotonic() - cached[0] < self.settings.collection_cache_ttl:
             return cached[1]
         record = await self._collection_record(collection_id)
-        collection = self._remember(record) if record else None
-        if collection is not None:
-            self._collection_cache[collection_id] = (time.monotonic(), collection)
+        if record is None:
+            raise CollectionNotFound(collection_id)
+        collection = self._remember(record)
+        self._collection_cache[collection_id] = (time.monotonic(), collection)
         return collection
 
     async def _concept_ids(self, collection_ids: tuple[str, ...]) -> list[str]:
-        """CMR concept ids for stacbridge collection ids; unknown ids raise LookupError."""
+        """CMR concept ids for stacbridge collection ids; unknown ids: CollectionNotFound."""
         out = []
         for cid in collection_ids:
             concept = self._id_to_concept.get(cid)
             if concept is None:
                 record = await self._collection_record(cid)
                 if record is None:
-                    raise LookupError(cid)
+                    raise CollectionNotFound(cid)
                 self._remember(record)
                 concept = self._id_to_concept[cid]
             out.append(concept)
@@ -292,14 +312,10 @@ class CMRProvider:
     @staticmethod
     def _sort_key(query: ItemQuery) -> str | None:
         for field, direction in query.sortby[:1]:
-            if field in ("datetime", "properties.datetime", "start_datetime"):
-                return ("-" if direction == "desc" else "") + "start_date"
-            if field in ("end_datetime", "properties.end_datetime"):
-                return ("-" if direction == "desc" else "") + "end_date"
+            key = _SORT_KEYS.get(field.removeprefix("properties."))
+            if key:
+                return ("-" if direction == "desc" else "") + key
         return None
-
-    def can_sort(self, field: str) -> bool:
-        return self._sort_key(ItemQuery(sortby=((field, "asc"),))) is not None
 
     async def search(self, query: ItemQuery, cursor: Any | None) -> ItemPage:
         targets = await self._granule_targets(query)
@@ -355,10 +371,7 @@ class CMRProvider:
             out.append(item)
 
     async def get_item(self, collection_id: str, item_id: str) -> JSON | None:
-        try:
-            concepts = await self._concept_ids((collection_id,))
-        except LookupError:
-            return None
+        concepts = await self._concept_ids((collection_id,))
         page = await self.client.search(
             "granules", [("collection_concept_id", concepts[0]), ("granule_ur", item_id)],
             page_size=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from stacbridge.config import M2MSettings
+from stacbridge.providers.m2m.config import M2MSettings
 from stacbridge.store import Store, cached_token, invalidate
 
 #: M2M's own spellings, AUTH_UNAUTHROIZED included.

@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import orjson
 
-from stacbridge.config import M2MSettings
 from stacbridge.http import make_client, send_with_retries
-from stacbridge.provider import ProviderError
+from stacbridge.protocols import ProviderError
 from stacbridge.providers.m2m.auth import AUTH_ERRORS, APIKey
+from stacbridge.providers.m2m.config import M2MSettings
 from stacbridge.store import Store
 
 PROVIDER = "m2m"

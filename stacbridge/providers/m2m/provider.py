@@ -10,23 +10,21 @@ order polled with `download-retrieve` (one poll loop per order, state in the sto
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import time
 from typing import Any
 
 import httpx
 from shapely.geometry import shape
 
-from stacbridge.config import M2MSettings
+from stacbridge.assets.orders import FAILED, Order, OrderDesk
 from stacbridge.errors import Forbidden
-from stacbridge.orders import FAILED, PENDING, READY, Order, OrderBook
-from stacbridge.provider import (
+from stacbridge.protocols import (
+    CATALOG,
     JSON,
-    AssetPending,
-    AssetRedirect,
     AssetRequest,
     AssetResolution,
+    Capabilities,
+    CollectionNotFound,
     CollectionQuery,
     ItemPage,
     ItemQuery,
@@ -34,6 +32,7 @@ from stacbridge.provider import (
 )
 from stacbridge.providers.m2m import translate
 from stacbridge.providers.m2m.client import M2MClient
+from stacbridge.providers.m2m.config import M2MSettings
 from stacbridge.store import MemoryStore, Store
 
 NAME = "m2m"
@@ -115,23 +114,31 @@ def _split_filter(expr: JSON | None, filters: list[JSON]) -> tuple[Any, Any, lis
 
 
 class M2MProvider:
-    """stacbridge's view of USGS M2M."""
+    """stacbridge's view of USGS M2M: a catalogue whose downloads are orders."""
 
     name = NAME
     title = "USGS EarthExplorer (M2M)"
+    roles = frozenset({CATALOG})
+    capabilities = Capabilities(sortable=frozenset({"datetime"}),
+                                filter_pushdown=frozenset({_CLOUD}))
 
     def __init__(self, settings: M2MSettings, *, store: Store | None = None,
                  client: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self.store = store or MemoryStore()
         self.client = M2MClient(settings, self.store, client)
-        self.orders = OrderBook(self.store, NAME, self._poll_order,
+        self.orders = OrderDesk(self.store, NAME, self._place_order, self._poll_order,
                                 interval=settings.poll_interval,
                                 max_interval=settings.max_poll_interval)
         self._datasets: tuple[float, dict[str, JSON]] | None = None
         self._filters: dict[str, list[JSON]] = {}
-        self._request_locks: dict[str, asyncio.Lock] = {}
-        self._resumed = False
+
+    async def start(self) -> None:
+        """Resume polling the orders a previous run left pending."""
+        await self.orders.start()
+
+    async def collection_ids(self) -> list[str]:
+        return list(self.settings.datasets)
 
     # -- identity and collections ---------------------------------------------------------
     def owns(self, collection_id: str) -> bool:
@@ -162,11 +169,12 @@ class M2MProvider:
                                          for t in terms)]
         return out
 
-    async def get_collection(self, collection_id: str) -> JSON | None:
-        if not self.owns(collection_id):
-            return None
-        record = (await self._dataset_records()).get(collection_id)
-        return translate.dataset_to_collection(record) if record else None
+    async def get_collection(self, collection_id: str) -> JSON:
+        record = (await self._dataset_records()).get(collection_id) if self.owns(
+            collection_id) else None
+        if record is None:
+            raise CollectionNotFound(collection_id)
+        return translate.dataset_to_collection(record)
 
     async def _dataset_filters(self, alias: str) -> list[JSON]:
         if alias not in self._filters:
@@ -182,11 +190,11 @@ class M2MProvider:
         return props
 
     # -- items ----------------------------------------------------------------------------
-    def can_sort(self, field: str) -> bool:
-        return field in ("datetime", "properties.datetime")
-
     async def search(self, query: ItemQuery, cursor: Any | None) -> ItemPage:
         datasets = list(query.collections) or list(self.settings.datasets)
+        for alias in datasets:
+            if not self.owns(alias):
+                raise CollectionNotFound(alias)
         if query.ids:
             return ItemPage(items=await self._items_by_id(datasets, query.ids))
         state = cursor or {"t": 0, "n": 1}
@@ -202,7 +210,7 @@ class M2MProvider:
             "sceneFilter": scene_filter(query, await self._dataset_filters(alias)),
         }
         for field, direction in query.sortby[:1]:
-            if self.can_sort(field):
+            if field in self.capabilities.sortable:
                 payload["sortField"] = "acquisitionDate"
                 payload["sortDirection"] = "DESC" if direction == "desc" else "ASC"
         data = await self.client.call("scene-search", payload) or {}
@@ -258,7 +266,7 @@ class M2MProvider:
 
     async def get_item(self, collection_id: str, item_id: str) -> JSON | None:
         if not self.owns(collection_id):
-            return None
+            raise CollectionNotFound(collection_id)
         items = await self._items_by_id([collection_id], (item_id,))
         return items[0] if items else None
 
@@ -270,55 +278,18 @@ class M2MProvider:
         parsed = translate.parse_download_ref(request.ref)
         if parsed is None:
             raise Forbidden("not an M2M download reference")
-        if not self._resumed:
-            self._resumed = True
-            await self.orders.resume()
-        order_id = hashlib.sha256(request.ref.encode()).hexdigest()[:20]
-        answer = self._answer(await self.orders.get(order_id))
-        if answer is not None:
-            return answer
-        lock = self._request_locks.setdefault(order_id, asyncio.Lock())
-        async with lock:  # re-check: another request may have ordered it meanwhile
-            answer = self._answer(await self.orders.get(order_id))
-            if answer is not None:
-                return answer
-            order = await self._request_download(order_id, request.ref, *parsed)
-        if order.status == FAILED:
-            raise ProviderError(NAME, f"M2M cannot deliver this product: {order.message}")
-        answer = self._answer(order)
-        assert answer is not None
-        return answer
+        alias, entity, product = parsed
+        return await self.orders.resolve(request.ref, upstream={
+            "entityId": entity, "productId": product, "dataset": alias})
 
-    def _answer(self, order: Order | None) -> AssetResolution | None:
-        """What an existing order tells the client: ready → redirect, pending → 202.
-
-        None when there is no usable order (none yet, failed, or its URL has expired), so
-        that a new download-request is made.
-        """
-        if order is None:
-            return None
-        if (order.status == READY and order.url
-                and (order.url_expires or 0) > self.store.clock()):
-            return AssetRedirect(order.url, status=302)
-        if order.status == PENDING:
-            self.orders.ensure_polling(order.id)
-            return self._pending(order)
-        return None
-
-    def _pending(self, order: Order) -> AssetPending:
-        retry = int(min(self.settings.max_poll_interval,
-                        self.settings.poll_interval * 2 ** min(order.polls, 6)))
-        return AssetPending(retry_after=max(1, retry), status=order.public())
-
-    async def _request_download(self, order_id: str, ref: str, alias: str, entity: str,
-                                product: str) -> Order:
-        label = f"stacbridge-{order_id}"
+    async def _place_order(self, order: Order) -> Order:
+        """One `download-request` for the order's product."""
+        label = f"stacbridge-{order.id}"
+        order.upstream["label"] = label
         data = await self.client.call("download-request", {
-            "downloads": [{"entityId": entity, "productId": product}],
+            "downloads": [{"entityId": order.upstream["entityId"],
+                           "productId": order.upstream["productId"]}],
             "label": label, "downloadApplication": "M2M"}) or {}
-        order = Order(id=order_id, provider=NAME, ref=ref,
-                      upstream={"label": label, "entityId": entity, "productId": product,
-                                "dataset": alias})
         available = data.get("availableDownloads") or []
         preparing = data.get("preparingDownloads") or []
         if available:
@@ -332,15 +303,12 @@ class M2MProvider:
             failed = data.get("failed") or []
             order.status = FAILED
             order.message = str(failed[0]) if failed else "M2M accepted no download"
-        await self.orders.put(order)
         return order
 
     def _ready(self, order: Order, url: str | None) -> None:
         if not url:
             raise ProviderError(NAME, "M2M listed a download without a URL")
-        order.status, order.url, order.message = READY, url, None
-        order.url_expires = self.store.clock() + self.settings.download_url_ttl
-        order.progress = 1.0
+        order.ready({"": url}, expires=self.store.clock() + self.settings.download_url_ttl)
 
     async def _poll_order(self, order: Order) -> Order:
         """One `download-retrieve` for the order's label."""

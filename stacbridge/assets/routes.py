@@ -2,9 +2,9 @@
 
 The token is verified before anything else happens: a tampered one is 403, an expired one 410
 (search again for fresh hrefs), one naming an unknown provider 403 — all without a single
-upstream request.  Then the provider's resolver decides: redirect to a pre-signed URL, stream
-the bytes (status, Range and validators passed through, constant memory), or 202 for an order
-that is not ready yet.
+upstream request. Then the asset source named in the token decides: redirect to a pre-signed
+URL, stream the bytes (status, Range and validators passed through, constant memory), or 202 for
+an order that is not ready yet.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
+from stacbridge.assets.rewrite import ASSET_PURPOSE
 from stacbridge.errors import Forbidden, Gone, error_response
-from stacbridge.provider import AssetPending, AssetRedirect, AssetRequest, AssetStream
-from stacbridge.proxy.rewrite import ASSET_PURPOSE
+from stacbridge.protocols import AssetPending, AssetRedirect, AssetRequest, AssetStream
+from stacbridge.registry import Registry
 from stacbridge.signing import ExpiredToken, InvalidToken, Signer
 
 log = logging.getLogger("stacbridge.proxy")
@@ -53,8 +54,8 @@ async def coalesce(chunks: AsyncIterator[bytes], size: int = COALESCE) -> AsyncI
         yield b"".join(pending)
 
 
-def create_asset_router(federation: object, signer: Signer) -> APIRouter:
-    """The proxy router; `federation` supplies the providers by name."""
+def create_asset_router(registry: Registry, signer: Signer) -> APIRouter:
+    """The proxy router; `registry` supplies the asset sources by name."""
     router = APIRouter(tags=["Asset proxy"])
 
     async def serve(token: str, request: Request) -> Response:
@@ -64,12 +65,12 @@ def create_asset_router(federation: object, signer: Signer) -> APIRouter:
             raise Gone("this asset link has expired; search again to get fresh links") from exc
         except (InvalidToken, ValueError, TypeError) as exc:
             raise Forbidden("invalid asset token") from exc
-        provider = federation.provider_named(provider_name)  # type: ignore[attr-defined]
-        if provider is None:
+        source = registry.source_named(provider_name)
+        if source is None:
             raise Forbidden("invalid asset token")
         started = time.perf_counter()
         method = "HEAD" if request.method == "HEAD" else "GET"
-        resolution = await provider.resolve_asset(
+        resolution = await source.resolve_asset(
             AssetRequest(ref=ref, method=method, headers=dict(request.headers)))
         upstream_ms = (time.perf_counter() - started) * 1000
         timing = {"Server-Timing": f"upstream;dur={upstream_ms:.1f}"}

@@ -1,24 +1,25 @@
 """Point every asset href at the gateway's `/assets/<token>` (design §4).
 
 Translators emit upstream hrefs; this is the one place they are replaced, when Items and
-Collections leave the API.  The token is signed and names the provider and the upstream
+Collections leave the API. The token is signed and names the provider and the upstream
 reference, so the proxy only ever fetches what a translator produced (no open proxy, no SSRF).
 The file name is appended after the token so that downloads keep their names.
 
-A provider decides which hrefs go through the proxy (`Provider.proxies(href)`, default: every
-http(s) href): CMR proxies the Earthdata hosts on its allow-list and leaves public hosts (the
-browse-image CDN) alone; M2M proxies its `m2m://` download references, which only become URLs
-once a download is requested.  `s3://` alternates stay as they are: they are for clients with
-their own in-region AWS access.
+An asset source decides which hrefs go through the proxy (`AssetSource.proxies(href)`): CMR
+proxies the Earthdata hosts on its allow-list and leaves public hosts (the browse-image CDN)
+alone; M2M proxies its `m2m://` download references, which only become URLs once a download is
+requested. `s3://` alternates stay as they are: they are for clients with their own in-region
+AWS access. Assets a decorator added name their source under `ASSET_SOURCE_KEY`; they are signed
+for that source, so the proxy hands them back to it.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import quote
 
-from stacbridge.provider import JSON
+from stacbridge.protocols import ASSET_SOURCE_KEY, JSON, AssetSource
 from stacbridge.signing import Signer
 
 ASSET_PURPOSE = "asset"
@@ -43,10 +44,6 @@ def _file_name(ref: str) -> str:
     return name if _PLAIN_NAME.match(name) else quote(name, safe="._-~%")
 
 
-def _http_only(href: str) -> bool:
-    return href.startswith(("https://", "http://"))
-
-
 class AssetRewriter:
     """Rewrites `assets[*].href` (http/https only) to signed gateway URLs."""
 
@@ -59,16 +56,29 @@ class AssetRewriter:
         name = _file_name(ref)
         return f"{base}assets/{token}/{name}" if name else f"{base}assets/{token}"
 
-    def __call__(self, provider: Any, obj: JSON, base: str) -> JSON:
+    def __call__(
+        self,
+        source: AssetSource,
+        obj: JSON,
+        base: str,
+        source_named: Callable[[str], AssetSource | None] | None = None,
+    ) -> JSON:
+        """Rewrite `obj`'s asset hrefs for `source` (or the source an asset names)."""
         assets = obj.get("assets")
         if not assets:
             return obj
-        proxies = getattr(provider, "proxies", _http_only)
+        proxies, name = source.proxies, source.name
         new_assets = {}
         for key, asset in assets.items():
             href = asset.get("href", "")
-            if proxies(href):
-                asset = {**asset, "href": self.href(base, provider.name, href)}
+            if ASSET_SOURCE_KEY in asset:
+                asset = dict(asset)
+                other = source_named(asset.pop(ASSET_SOURCE_KEY)) if source_named else None
+                if other is None or not other.proxies(href):
+                    continue  # a reference no source resolves is never handed out
+                asset["href"] = self.href(base, other.name, href)
+            elif proxies(href):
+                asset = {**asset, "href": self.href(base, name, href)}
             new_assets[key] = asset
         obj["assets"] = new_assets
         return obj

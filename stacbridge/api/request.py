@@ -1,0 +1,214 @@
+"""Request parsing: every way a search arrives (GET, POST, /items) becomes one `Search`.
+
+Each parser says exactly what is wrong with a bad value (a 400 the client can act on); nothing
+here does I/O.  The STAC semantics of a parsed search live in `api/search.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import cql2
+import orjson
+from shapely.geometry import shape
+from stac_fastapi.types.rfc3339 import str_to_interval
+
+from stacbridge.errors import BadRequest
+from stacbridge.protocols import JSON, Interval
+
+
+@dataclass(slots=True)
+class Search:
+    """One normalised search request (GET or POST, /search or /collections/{id}/items)."""
+
+    collections: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    bbox: list[float] | None = None
+    intersects: JSON | None = None
+    datetime: str | None = None
+    limit: int = 10
+    filter: JSON | None = None
+    sortby: list[tuple[str, str]] = field(default_factory=list)
+    fields_include: list[str] = field(default_factory=list)
+    fields_exclude: list[str] = field(default_factory=list)
+    token: str | None = None
+
+    def fingerprint(self) -> str:
+        """What a paging token is bound to: the search, not the page size or the page."""
+        # collection order matters: it is the order in which providers are searched
+        canonical = orjson.dumps(
+            [self.collections, sorted(self.ids), self.bbox, self.intersects,
+             self.datetime, self.filter, self.sortby],
+            option=orjson.OPT_SORT_KEYS)
+        return hashlib.sha256(canonical).hexdigest()[:16]
+
+
+def parse_bbox(value: Iterable[float] | str | None) -> list[float] | None:
+    """Validate a bbox: 4 or 6 numbers, latitudes in range and south ≤ north."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            numbers = [float(v) for v in value.split(",")]
+        except ValueError as exc:
+            raise BadRequest(f"bbox must be 4 or 6 comma-separated numbers, got {value!r}") \
+                from exc
+    else:
+        numbers = [float(v) for v in value]
+    if len(numbers) not in (4, 6):
+        raise BadRequest(f"bbox must have 4 or 6 numbers, got {len(numbers)}")
+    if len(numbers) == 4:
+        west, south, east, north = numbers
+    else:
+        west, south, _, east, north, _ = numbers
+        if numbers[2] > numbers[5]:
+            raise BadRequest("bbox minimum elevation is greater than its maximum")
+    for lat in (south, north):
+        if not -90 <= lat <= 90:
+            raise BadRequest(f"bbox latitude {lat} is outside [-90, 90]")
+    for lon in (west, east):
+        if not -180 <= lon <= 180:
+            raise BadRequest(f"bbox longitude {lon} is outside [-180, 180]")
+    if south > north:
+        raise BadRequest(f"bbox south latitude {south} is greater than north latitude {north}")
+    return numbers
+
+
+def parse_datetime(value: str | None) -> Interval | None:
+    """An RFC 3339 instant or interval (`a/b`, `../b`, `a/..`) as an `Interval`."""
+    if value is None or value == "":
+        return None
+    parsed = str_to_interval(value)
+    if isinstance(parsed, dt.datetime):
+        return Interval(parsed, parsed)
+    start, end = parsed  # type: ignore[misc]
+    if start and end and start > end:
+        raise BadRequest(f"datetime interval {value!r} ends before it starts")
+    return Interval(start, end)
+
+
+def parse_intersects(value: Any) -> JSON | None:
+    if value is None:
+        return None
+    if hasattr(value, "model_dump"):
+        value = value.model_dump(exclude_none=True)
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest("intersects is not valid GeoJSON") from exc
+    try:
+        geom = shape(value)
+    except Exception as exc:
+        raise BadRequest(f"intersects is not a valid GeoJSON geometry: {exc}") from exc
+    if geom.is_empty:
+        raise BadRequest("intersects geometry is empty")
+    return value
+
+
+CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+         "https://www.opengis.net/def/crs/OGC/1.3/CRS84")
+
+
+def parse_filter(expr: Any, lang: str | None, crs: str | None = None) -> JSON | None:
+    """Parse CQL2 text or JSON into CQL2-JSON, with a message that says what is wrong."""
+    if crs not in (None, "", *CRS84):
+        raise BadRequest(f"filter-crs {crs!r} is not supported; use CRS84 (longitude, "
+                         "latitude)")
+    if expr is None or expr == "":
+        return None
+    try:
+        if isinstance(expr, dict):
+            parsed = cql2.Expr(expr)
+        elif lang == "cql2-json" or (isinstance(expr, str) and expr.lstrip().startswith("{")):
+            parsed = cql2.Expr(orjson.loads(expr))
+        else:
+            parsed = cql2.Expr(expr)
+        parsed.validate()
+    except Exception as exc:
+        message = " ".join(str(exc).split())
+        raise BadRequest(f"invalid CQL2 filter: {message}") from exc
+    return parsed.to_json()
+
+
+def parse_sortby(value: Any) -> list[tuple[str, str]]:
+    out = []
+    for entry in value or []:
+        if isinstance(entry, str):
+            entry = entry.strip()
+            direction = "desc" if entry.startswith("-") else "asc"
+            name = entry.lstrip("+-").strip()
+        else:
+            data = entry.model_dump() if hasattr(entry, "model_dump") else dict(entry)
+            name, direction = data["field"], str(getattr(data["direction"], "value",
+                                                        data["direction"]))
+        if name:
+            out.append((name.removeprefix("properties."), direction))
+    return out
+
+
+def parse_fields(value: Any) -> tuple[list[str], list[str]]:
+    if value is None:
+        return [], []
+    if isinstance(value, list):  # GET: ["a", "-b", "+c"]
+        include = [f.lstrip("+") for f in value if f and not f.startswith("-")]
+        exclude = [f[1:] for f in value if f.startswith("-")]
+        return include, exclude
+    data = value.model_dump() if hasattr(value, "model_dump") else dict(value)
+    return sorted(data.get("include") or []), sorted(data.get("exclude") or [])
+
+
+
+
+def _split_list(value: Any) -> list[str]:
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [v for v in value.split(",") if v]
+    return [str(v) for v in value]
+
+
+def search_from_get(params: dict[str, Any], default_limit: int) -> Search:
+    """A `Search` from stac-fastapi's parsed GET parameters (/search and /items)."""
+    bbox = params.get("bbox")
+    search = Search(
+        collections=_split_list(params.get("collections")),
+        ids=_split_list(params.get("ids")),
+        bbox=parse_bbox(list(bbox) if bbox is not None and not isinstance(bbox, str) else bbox),
+        intersects=parse_intersects(params.get("intersects")),
+        datetime=params.get("datetime"),
+        limit=int(params.get("limit") or default_limit),
+        filter=parse_filter(
+            params.get("filter_expr"), params.get("filter_lang"), params.get("filter_crs")
+        ),
+        sortby=parse_sortby(params.get("sortby")),
+        token=params.get("token"),
+    )
+    search.fields_include, search.fields_exclude = parse_fields(params.get("fields"))
+    return search
+
+
+def search_from_post(body: Any, default_limit: int) -> Search:
+    """A `Search` from stac-fastapi's parsed POST body model."""
+    bbox = getattr(body, "bbox", None)
+    search = Search(
+        collections=list(body.collections or []),
+        ids=list(body.ids or []),
+        bbox=parse_bbox(list(bbox) if bbox is not None else None),
+        intersects=parse_intersects(getattr(body, "intersects", None)),
+        datetime=getattr(body, "datetime", None),
+        limit=body.limit or default_limit,
+        filter=parse_filter(
+            getattr(body, "filter_expr", None),
+            getattr(body, "filter_lang", None),
+            getattr(body, "filter_crs", None),
+        ),
+        sortby=parse_sortby(getattr(body, "sortby", None)),
+        token=getattr(body, "token", None),
+    )
+    search.fields_include, search.fields_exclude = parse_fields(getattr(body, "fields", None))
+    return search
