@@ -170,7 +170,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stacbridge.sandbox.cmr_generator import Selection
+from stacbridge.sandbox.cmr.generator import Selection
 from stacbridge.sandbox.datahost import file_response
 from stacbridge.sandbox.edl import Recorder, RecordingMiddleware, SandboxClock, as_clock
 from stacbridge.sandbox.files import CHUNK_SIZE, FileInfo, FileSource, default_files

@@ -70,7 +70,7 @@ from shapely.affinity import translate
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from stacbridge.sandbox.cmr_generator import Selection, mgrs_tile, utm_zone
+from stacbridge.sandbox.cmr.generator import Selection, mgrs_tile, utm_zone
 
 __all__ = [
     "CLOUD_PERIOD",
