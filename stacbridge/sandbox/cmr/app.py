@@ -5,15 +5,12 @@ Everything request-shaped lives here so the catalogue can be used (and tested) i
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import random
 import threading
 import time
 import uuid
-from collections import deque
-from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 import orjson
@@ -22,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from stacbridge.sandbox._kit import FaultQueue, Recorder, SandboxClock
 from stacbridge.sandbox.cmr.catalogue import CmrEmulator
 from stacbridge.sandbox.cmr.errors import MSG_NOT_EMULATED, CmrError
 
@@ -34,16 +32,6 @@ EXPOSE_HEADERS = (
 )
 
 
-@dataclass
-class _Fault:
-    status: int | None
-    count: int
-    retry_after: float | None
-    delay: float
-    path: str | None
-    errors: list[str] | None
-
-
 _FAULT_MESSAGES = {
     429: "Too Many Requests",
     500: "An Internal Error has occurred.",
@@ -53,23 +41,19 @@ _FAULT_MESSAGES = {
 }
 
 
+#: The fault-spec fields CMR understands (`_kit.Fault`), in the order ``GET`` lists them.
+_FAULT_FIELDS = ("status", "count", "retry_after", "delay", "path", "errors")
+
+
 class _SandboxState:
+    """The sandbox side of the app: queued faults, the search-request log, request ids."""
+
     def __init__(self, seed: int) -> None:
         self.lock = threading.Lock()
-        self.faults: list[_Fault] = []
-        self.requests: deque[dict] = deque(maxlen=2000)
+        self.faults = FaultQueue(_FAULT_FIELDS, error_body=lambda message: {"errors": [message]})
+        self.requests = Recorder(SandboxClock(), maxlen=2000)
         self.counter = 0
         self.seed = seed
-
-    def take_fault(self, path: str) -> _Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.path is None or fault.path in path:
-                    fault.count -= 1
-                    if fault.count <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
 
     def next_ids(self) -> tuple[str, str]:
         with self.lock:
@@ -122,17 +106,17 @@ def create_cmr_app(
                     headers={"access-control-allow-origin": "*"},
                 )
         search_after = request.headers.get("cmr-search-after")
-        entry = {
-            "method": request.method,
-            "path": request.url.path,
-            "query": request.url.query,
-            "form": form,
-            "cmr_search_after": search_after,
-            "status": None,
-            "time": time.time(),
-        }
-        with state.lock:
-            state.requests.append(entry)
+        entry = state.requests.log(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": request.url.query,
+                "form": form,
+                "cmr_search_after": search_after,
+                "status": None,
+                "time": state.requests.clock(),
+            }
+        )
         request_id, x_request_id = state.next_ids()
         headers = {
             "access-control-allow-origin": "*",
@@ -140,15 +124,11 @@ def create_cmr_app(
             "cmr-request-id": request_id,
             "x-request-id": x_request_id,
         }
-        fault = state.take_fault(request.url.path)
+        fault = state.faults.take(path=request.url.path)
         if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
+            await fault.pause()
             if fault.status:
-                fault_headers = dict(headers)
-                if fault.retry_after is not None:
-                    ra = fault.retry_after
-                    fault_headers["retry-after"] = str(int(ra) if float(ra).is_integer() else ra)
+                fault_headers = {**headers, **fault.retry_after_header()}
                 entry["status"] = fault.status
                 return _error_response(
                     fault.status,
@@ -186,43 +166,16 @@ def create_cmr_app(
         entry["status"] = 200
         return Response(body, status_code=200, headers=headers)
 
-    async def faults(request: Request) -> Response:
-        if request.method == "DELETE":
-            with state.lock:
-                state.faults.clear()
-            return JSONResponse({"faults": []})
-        if request.method == "POST":
-            try:
-                spec = await request.json()
-                fault = _Fault(
-                    status=int(spec["status"]) if spec.get("status") is not None else None,
-                    count=int(spec.get("count", 1)),
-                    retry_after=spec.get("retry_after"),
-                    delay=float(spec.get("delay", 0) or 0),
-                    path=spec.get("path"),
-                    errors=spec.get("errors"),
-                )
-            except (ValueError, TypeError, KeyError) as exc:
-                return JSONResponse({"errors": [f"bad fault spec: {exc}"]}, status_code=400)
-            if fault.count > 0 and (fault.status or fault.delay):
-                with state.lock:
-                    state.faults.append(fault)
-        with state.lock:
-            listed = [f.__dict__.copy() for f in state.faults]
-        return JSONResponse({"faults": listed})
-
     async def requests_log(request: Request) -> Response:
-        with state.lock:
-            if request.method == "DELETE":
-                state.requests.clear()
-            entries = [dict(e) for e in state.requests]
-        return JSONResponse({"requests": entries})
+        if request.method == "DELETE":
+            state.requests.clear_log()
+        return JSONResponse({"requests": state.requests.snapshot()})
 
     app = Starlette(
         routes=[
             Route("/search/collections.umm_json", search, methods=["GET", "POST"]),
             Route("/search/granules.umm_json", search, methods=["GET", "POST"]),
-            Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
+            Route("/_sandbox/faults", state.faults.endpoint, methods=["GET", "POST", "DELETE"]),
             Route("/_sandbox/requests", requests_log, methods=["GET", "DELETE"]),
         ]
     )

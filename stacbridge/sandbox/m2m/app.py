@@ -6,7 +6,6 @@ here; the catalogue stays free of both.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import datetime as dt
 import json
@@ -22,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from stacbridge.sandbox._kit import Recorder, RecordingMiddleware, SandboxClock, as_clock
 from stacbridge.sandbox.datahost import file_response
-from stacbridge.sandbox.edl import Recorder, RecordingMiddleware, SandboxClock, as_clock
 from stacbridge.sandbox.files import FileSource
 from stacbridge.sandbox.m2m.catalogue import M2MEmulator
 from stacbridge.sandbox.m2m.downloads import _dds_error, _PaddedFiles
@@ -41,7 +40,7 @@ from stacbridge.sandbox.m2m.errors import (
 )
 from stacbridge.sandbox.m2m.generator import SceneRenderer
 from stacbridge.sandbox.m2m.recording import _redacted, _TagEntries
-from stacbridge.sandbox.m2m.state import DEFAULT_USERS, _Download, _Fault, _Session, _State
+from stacbridge.sandbox.m2m.state import DEFAULT_USERS, _Download, _Session, _State
 
 API_ROOT = "/api/api/json"
 
@@ -378,14 +377,10 @@ def create_m2m_app(
                 entry["errorCode"] = exc.code
             return _json(_error_body(exc, rid, session_id), exc.status, headers)
 
-        fault = state.take_fault(endpoint)
+        fault = state.faults.take(endpoint=endpoint)
         if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
-            headers = {}
-            if fault.retry_after is not None:
-                ra = fault.retry_after
-                headers["Retry-After"] = str(int(ra) if float(ra).is_integer() else ra)
+            await fault.pause()
+            headers = fault.retry_after_header()
             if fault.error_code:
                 message = fault.message or _FAULT_MESSAGES.get(fault.error_code, "Error")
                 return fail(M2MError(fault.error_code, message, fault.status or 500), headers)
@@ -450,10 +445,9 @@ def create_m2m_app(
 
     # -- files -------------------------------------------------------------------------------------
     async def download(request: Request) -> Response:
-        fault = state.take_fault("download")
+        fault = state.faults.take(endpoint="download")
         if fault is not None:
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
+            await fault.pause()
             if fault.status:
                 return _dds_error(request, fault.status, "ServiceUnavailable", "Try again", {})
         token = request.path_params["token"]
@@ -498,41 +492,14 @@ def create_m2m_app(
         return file_response(request, emulator.files, path, info, _dds_error)
 
     # -- sandbox controls --------------------------------------------------------------------------
-    async def faults(request: Request) -> Response:
-        if request.method == "DELETE":
-            with state.lock:
-                state.faults.clear()
-        elif request.method == "POST":
-            try:
-                spec = await request.json()
-                fault = _Fault(
-                    error_code=spec.get("errorCode"),
-                    status=int(spec["status"]) if spec.get("status") is not None else None,
-                    count=int(spec.get("count", 1)),
-                    delay=float(spec.get("delay", 0) or 0),
-                    endpoint=spec.get("endpoint"),
-                    message=spec.get("message"),
-                    retry_after=spec.get("retry_after"),
-                )
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                return JSONResponse({"error": f"bad fault spec: {exc}"}, status_code=400)
-            if fault.count > 0 and (fault.error_code or fault.status or fault.delay):
-                with state.lock:
-                    state.faults.append(fault)
-        with state.lock:
-            listed_faults = [f.__dict__.copy() for f in state.faults]
-        return JSONResponse({"faults": listed_faults})
-
     async def requests_log(request: Request) -> Response:
         if request.method == "DELETE":
-            recorder.entries.clear()
-        path = request.query_params.get("path")
+            recorder.clear_log()
         endpoint = request.query_params.get("endpoint")
         entries = [
             e
-            for e in list(recorder.entries)
-            if (path is None or e["path"] == path)
-            and (endpoint is None or e.get("endpoint") == endpoint)
+            for e in recorder.snapshot(request.query_params.get("path"))
+            if endpoint is None or e.get("endpoint") == endpoint
         ]
         return Response(_dumps(entries), media_type="application/json")
 
@@ -570,7 +537,7 @@ def create_m2m_app(
         Route("/_sandbox/requests", requests_log, methods=["GET", "DELETE"]),
         Route("/_sandbox/stats", stats),
         Route("/_sandbox/reset", reset, methods=["POST"]),
-        Route("/_sandbox/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/_sandbox/faults", state.faults.endpoint, methods=["GET", "POST", "DELETE"]),
         Route("/_sandbox/orders/ready", orders_ready, methods=["POST"]),
         Route(API_ROOT + "/{version}/{endpoint:path}", api, methods=["GET", "POST"]),
         Route("/download/{token:path}", download, methods=["GET", "HEAD"]),

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from stacbridge.sandbox.edl import Recorder
+from stacbridge.sandbox._kit import Recorder
 
 
 class _TagEntries:

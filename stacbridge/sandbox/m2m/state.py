@@ -12,9 +12,12 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from stacbridge.sandbox._kit import FaultQueue
 from stacbridge.sandbox.m2m.products import _Product
 
 DEFAULT_USERS = {"sandbox": "sandbox-app-token"}
+#: The fault-spec fields M2M understands (`_kit.Fault`), in the order ``GET`` lists them.
+_FAULT_FIELDS = ("error_code", "status", "count", "delay", "endpoint", "message", "retry_after")
 
 
 @dataclass
@@ -48,22 +51,12 @@ class _Download:
         return base64.b64encode(payload.encode()).decode()
 
 
-@dataclass
-class _Fault:
-    error_code: str | None
-    status: int | None
-    count: int
-    delay: float
-    endpoint: str | None
-    message: str | None
-    retry_after: float | None
-
-
 class _State:
     """Everything the app mutates: sessions, downloads, faults, counters."""
 
     def __init__(self, users: Mapping[str, str]) -> None:
         self.lock = threading.RLock()
+        self.faults = FaultQueue(_FAULT_FIELDS)
         self.users = dict(users)
         self.contacts = {u: 676_404 + n for n, u in enumerate(sorted(self.users))}
         self.reset()
@@ -73,7 +66,7 @@ class _State:
         self.downloads: dict[int, _Download] = {}
         self.tokens: dict[str, tuple[int, float]] = {}  # url token → (downloadId, issued)
         self.staging: dict[str, int] = {}
-        self.faults: list[_Fault] = []
+        self.faults.clear()
         self.by_endpoint: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.request_id = 226_000_000
@@ -84,13 +77,3 @@ class _State:
         with self.lock:
             self.request_id += 1
             return self.request_id
-
-    def take_fault(self, endpoint: str) -> _Fault | None:
-        with self.lock:
-            for fault in self.faults:
-                if fault.endpoint in (None, endpoint):
-                    fault.count -= 1
-                    if fault.count <= 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
