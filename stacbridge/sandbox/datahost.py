@@ -26,7 +26,8 @@
 `create_plain_host_app` serves the same way with no authentication at all: a foreign host whose
 log shows whether credentials leaked to it.
 
-Every app has the `/_sandbox/requests|stats|clock|reset` endpoints described in `edl.py`.
+Every app has the `/_sandbox/requests|stats|clock|reset` endpoints described in `edl.py`
+(`_kit.sandbox_app`).
 `EarthdataSandbox` starts EDL, S3, a redirecting host, a streaming host and a plain host on
 loopback, sharing one clock and one `FileSource`.
 """
@@ -61,14 +62,11 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
+from ._kit import Recorder, SandboxClock, as_clock, sandbox_app
 from .edl import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     EarthdataLogin,
-    Recorder,
-    RecordingMiddleware,
-    SandboxClock,
-    as_clock,
     bearer_token,
     create_edl_app,
     with_query,
@@ -310,13 +308,6 @@ def file_response(
     return StreamingResponse(files.read(path, start, end), status_code=status, headers=headers)
 
 
-def _sandbox_app(routes: list[Route], recorder: Recorder, lifespan: Any = None) -> Starlette:
-    app = Starlette(routes=[*recorder.routes(), *routes], lifespan=lifespan)
-    app.state.recorder = recorder
-    app.add_middleware(RecordingMiddleware, recorder=recorder)
-    return app
-
-
 # --- S3 -----------------------------------------------------------------------------------------
 
 
@@ -372,7 +363,7 @@ def create_s3_app(
             response.headers["Content-Type"] = params["response-content-type"]
         return response
 
-    return _sandbox_app([Route("/{key:path}", get_object, methods=["GET", "HEAD"])], recorder)
+    return sandbox_app([Route("/{key:path}", get_object, methods=["GET", "HEAD"])], recorder)
 
 
 # --- plain (foreign) host -----------------------------------------------------------------------
@@ -405,7 +396,7 @@ def create_plain_host_app(
             return _html_error(request, 404, "NotFound", "File not found", {})
         return file_response(request, files, path, info, _html_error)
 
-    return _sandbox_app([Route("/{path:path}", get_file, methods=["GET", "HEAD"])], recorder)
+    return sandbox_app([Route("/{path:path}", get_file, methods=["GET", "HEAD"])], recorder)
 
 
 # --- the EDL-protected host ---------------------------------------------------------------------
@@ -590,7 +581,7 @@ def create_protected_host_app(
         Route("/login", login),
         Route("/{path:path}", get_file, methods=["GET", "HEAD"]),
     ]
-    app = _sandbox_app(routes, recorder, lifespan=lifespan)
+    app = sandbox_app(routes, recorder, lifespan=lifespan)
     app.state.sessions = sessions
     return app
 

@@ -22,7 +22,8 @@ The endpoints and answers follow https://urs.earthdata.nasa.gov as NASA's data h
   `uid` and `exp`, answered as `{"access_token", "token_type": "Bearer",
   "expiration_date": "M/D/YYYY"}`; at most two per user; they expire after `token_ttl` seconds.
 
-Every sandbox host also answers (outside the emulated API):
+Every sandbox host also answers (outside the emulated API; the clock and the recorder are
+``stacbridge.sandbox._kit``'s):
 `GET /_sandbox/requests` (recent requests: method, path, query, headers, range, status, bytes),
 `GET /_sandbox/stats` (`{"requests", "by_path", "by_status", "ranged", "unranged", "bytes_sent",
 ...}`; EDL adds `logins`, the count of authorize-with-credentials and user-token calls, and
@@ -41,7 +42,6 @@ import hmac
 import json
 import secrets
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,146 +52,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from stacbridge.sandbox._kit import Recorder, as_clock, sandbox_app
+from stacbridge.sandbox._kit import SandboxClock as SandboxClock  # re-export: its first home
 
 DEFAULT_CLIENT_ID = "sandbox-data-host"
 DEFAULT_CLIENT_SECRET = "sandbox-data-host-secret"
 SESSION_COOKIE = "_urs-gui_session"
 MAX_USER_TOKENS = 2
-
-
-# --- pieces every sandbox host shares: a movable clock and a request recorder --------------------
-
-
-class SandboxClock:
-    """`base()` plus an offset that tests move forward (`advance`), also over HTTP."""
-
-    def __init__(self, base: Callable[[], float] = time.time) -> None:
-        self.base = base
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return self.base() + self.offset
-
-    def advance(self, seconds: float) -> float:
-        self.offset += seconds
-        return self()
-
-
-def as_clock(clock: Callable[[], float] | None) -> SandboxClock:
-    """A `SandboxClock` as is (so apps given the same one share it), any other callable wrapped."""
-    if isinstance(clock, SandboxClock):
-        return clock
-    return SandboxClock(clock or time.time)
-
-
-def _header_dict(scope: Scope) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", []):
-        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        sep = "; " if name == "cookie" else ", "
-        headers[name] = headers[name] + sep + value if name in headers else value
-    return headers
-
-
-class Recorder:
-    """The request log and counters behind `/_sandbox/requests` and `/_sandbox/stats`."""
-
-    def __init__(self, clock: SandboxClock, maxlen: int = 10_000) -> None:
-        self.clock = clock
-        self.entries: deque[dict[str, Any]] = deque(maxlen=maxlen)
-        self.counters: Counter[str] = Counter()
-        self.by_path: Counter[str] = Counter()
-        self.by_status: Counter[int] = Counter()
-        self.bytes_sent = 0
-
-    def reset(self) -> None:
-        self.entries.clear()
-        self.by_path.clear()
-        self.by_status.clear()
-        self.bytes_sent = 0
-        for name in self.counters:
-            self.counters[name] = 0
-
-    def count(self, name: str, n: int = 1) -> None:
-        self.counters[name] += n
-
-    def stats(self) -> dict[str, Any]:
-        ranged = sum(1 for e in self.entries if e["range"] is not None)
-        return {
-            "requests": sum(self.by_path.values()),
-            "by_path": dict(self.by_path),
-            "by_status": {str(k): v for k, v in self.by_status.items()},
-            "ranged": ranged,
-            "unranged": len(self.entries) - ranged,
-            "bytes_sent": self.bytes_sent,
-            **self.counters,
-        }
-
-    def routes(self) -> list[Route]:
-        async def requests(request: Request) -> JSONResponse:
-            path = request.query_params.get("path")
-            entries = [e for e in self.entries if path is None or e["path"] == path]
-            return JSONResponse(entries)
-
-        async def stats(request: Request) -> JSONResponse:
-            return JSONResponse(self.stats())
-
-        async def clock(request: Request) -> JSONResponse:
-            if request.method == "POST":
-                body = await request.json() if await request.body() else {}
-                self.clock.advance(float(body.get("advance", 0)))
-            return JSONResponse({"now": self.clock(), "offset": self.clock.offset})
-
-        async def reset(request: Request) -> JSONResponse:
-            self.reset()
-            return JSONResponse({"reset": True})
-
-        return [
-            Route("/_sandbox/requests", requests),
-            Route("/_sandbox/stats", stats),
-            Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
-            Route("/_sandbox/reset", reset, methods=["POST"]),
-        ]
-
-
-class RecordingMiddleware:
-    """Logs every request (but `/_sandbox/*`) into a `Recorder`, with its status and body bytes."""
-
-    def __init__(self, app: ASGIApp, recorder: Recorder) -> None:
-        self.app = app
-        self.recorder = recorder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_sandbox/"):
-            await self.app(scope, receive, send)
-            return
-        recorder = self.recorder
-        headers = _header_dict(scope)
-        entry: dict[str, Any] = {
-            "time": recorder.clock(),
-            "method": scope["method"],
-            "path": scope["path"],
-            "query": scope.get("query_string", b"").decode("latin-1"),
-            "headers": headers,
-            "range": headers.get("range"),
-            "status": None,
-            "bytes": 0,
-        }
-        recorder.entries.append(entry)
-        recorder.by_path[scope["path"]] += 1
-
-        async def counting_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                entry["status"] = message["status"]
-                recorder.by_status[message["status"]] += 1
-            elif message["type"] == "http.response.body" and scope["method"] != "HEAD":
-                n = len(message.get("body", b""))
-                entry["bytes"] += n
-                recorder.bytes_sent += n
-            await send(message)
-
-        await self.app(scope, receive, counting_send)
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -617,10 +485,7 @@ def create_edl_app(
         Route("/api/users/revoke_token", revoke_token, methods=["POST"]),
         Route("/api/users/{uid}", profile),
         Route("/_sandbox/clients", register, methods=["POST"]),
-        *recorder.routes(),
     ]
-    app = Starlette(routes=routes)
+    app = sandbox_app(routes, recorder)
     app.state.edl = edl
-    app.state.recorder = recorder
-    app.add_middleware(RecordingMiddleware, recorder=recorder)
     return app

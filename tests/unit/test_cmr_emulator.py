@@ -17,7 +17,7 @@ from stacbridge.sandbox.cmr import (
     MSG_SEARCH_AFTER_ARRAY,
     create_cmr_app,
 )
-from stacbridge.sandbox.cmr_generator import (
+from stacbridge.sandbox.cmr.generator import (
     CONCEPT_BASE,
     HLSL30_CONCEPT_ID,
     STEP_MS,

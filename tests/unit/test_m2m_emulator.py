@@ -14,7 +14,7 @@ from shapely.geometry import box
 from stacbridge.sandbox.edl import SandboxClock
 from stacbridge.sandbox.files import CogFiles
 from stacbridge.sandbox.m2m import create_m2m_app
-from stacbridge.sandbox.m2m_generator import (
+from stacbridge.sandbox.m2m.generator import (
     D0,
     LandsatC2Scenes,
     day_number,

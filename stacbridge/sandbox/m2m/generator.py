@@ -23,7 +23,7 @@ acquisition in both, as on M2M); only the Level-1/Level-2 product identifiers an
   ``P = K × 101``; so are land cloud cover, collection category (``T2`` when cloud cover ≥ 95 %),
   the Level-1 processing level (``L1GT`` for T2 scenes ≥ 98 % cloudy, else ``L1TP``) and the
   geometric RMSE. Any filter on those is a set of offsets of ``i mod P`` and counting or
-  selecting the k-th match is O(log) arithmetic (``cmr_generator.Selection``).
+  selecting the k-th match is O(log) arithmetic (``cmr.generator.Selection``).
 * **Platform.** Landsat 8 (``LC8…``/``LC08_``) until 2021-11-01, then Landsat 9 on odd days.
 * **Identifiers**, as M2M writes them: ``entityId`` ``LC80290332023001LGN00``; ``displayId``
   ``LC08_L2SP_029033_20230101_20230110_02_T1`` (``L1TP``/``L1GT`` on the Level-1 dataset);
@@ -70,7 +70,7 @@ from shapely.affinity import translate
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
-from stacbridge.sandbox.cmr_generator import Selection, mgrs_tile, utm_zone
+from stacbridge.sandbox.cmr.generator import Selection, mgrs_tile, utm_zone
 
 __all__ = [
     "CLOUD_PERIOD",
