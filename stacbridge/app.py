@@ -177,10 +177,10 @@ def create_app(settings: Settings | None = None,
         app=app,
         title=settings.title,
         description=settings.description,
-        search_get_request_model=search_get,
-        search_post_request_model=search_post,
-        items_get_request_model=items_get,
-        collections_get_request_model=collections_get,
+        search_get_request_model=search_get,  # type: ignore[arg-type]
+        search_post_request_model=search_post,  # type: ignore[arg-type]
+        items_get_request_model=items_get,  # type: ignore[arg-type]
+        collections_get_request_model=collections_get,  # type: ignore[arg-type]
         middlewares=[
             Middleware(CollapseSlashesMiddleware),
             Middleware(ProxyHeaderMiddleware),

@@ -45,7 +45,12 @@ log = logging.getLogger("stacbridge")
 
 @attr.s
 class StacClient(AsyncBaseCoreClient):
-    """Routes STAC requests to the catalogues of a `Registry`."""
+    """Routes STAC requests to the catalogues of a `Registry`.
+
+    Its methods return pre-encoded `Response`s (orjson, on the hot path) and take
+    stac-fastapi's parsed parameters as keyword arguments, which stac-fastapi supports but its
+    base class's annotations do not express: hence the `override` ignores below.
+    """
 
     registry: Registry = attr.ib(default=None)
     signer: Signer = attr.ib(default=None)
@@ -64,10 +69,10 @@ class StacClient(AsyncBaseCoreClient):
         return list(CONFORMANCE)
 
     # -- landing page ---------------------------------------------------------------------
-    async def landing_page(self, **kwargs: Any) -> JSON:
+    async def landing_page(self, **kwargs: Any) -> JSON:  # type: ignore[override]
         request: Request = kwargs["request"]
         base = L.base_url(request)
-        page = dict(self._landing_page(base_url=base,
+        page: JSON = dict(self._landing_page(base_url=base,
                                        conformance_classes=self.conformance_classes(),
                                        extension_schemas=[]))
         page["id"] = self.landing_page_id
@@ -112,7 +117,7 @@ class StacClient(AsyncBaseCoreClient):
                 "links": links}
 
     # -- collections ----------------------------------------------------------------------
-    async def all_collections(self, **kwargs: Any) -> Response:
+    async def all_collections(self, **kwargs: Any) -> Response:  # type: ignore[override]
         request: Request = kwargs["request"]
         base = L.base_url(request)
         bbox = parse_bbox(kwargs.get("bbox"))
@@ -150,7 +155,7 @@ class StacClient(AsyncBaseCoreClient):
                                 "numberMatched": len(found),
                                 "numberReturned": len(collections)})
 
-    async def get_collection(self, collection_id: str, **kwargs: Any) -> Response:
+    async def get_collection(self, collection_id: str, **kwargs: Any) -> Response:  # type: ignore[override]
         request: Request = kwargs["request"]
         catalog = await self.registry.catalog_for(collection_id)
         collection = await catalog.get_collection(collection_id)
@@ -158,7 +163,7 @@ class StacClient(AsyncBaseCoreClient):
                                                          L.base_url(request)))
 
     # -- items ----------------------------------------------------------------------------
-    async def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> Response:
+    async def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> Response:  # type: ignore[override]
         request: Request = kwargs["request"]
         catalog = await self.registry.catalog_for(collection_id)
         item = await catalog.get_item(collection_id, item_id)
@@ -168,16 +173,16 @@ class StacClient(AsyncBaseCoreClient):
         return L.json_response(self.presenter.item(catalog, item, L.base_url(request)),
                                L.GEOJSON)
 
-    async def get_search(self, request: Request, **kwargs: Any) -> Response:
+    async def get_search(self, request: Request, **kwargs: Any) -> Response:  # type: ignore[override]
         search = search_from_get(kwargs, self.default_limit)
         return await self.engine.run(search, request, post=False)
 
-    async def post_search(self, search_request: Any, **kwargs: Any) -> Response:
+    async def post_search(self, search_request: Any, **kwargs: Any) -> Response:  # type: ignore[override]
         request: Request = kwargs["request"]
         search = search_from_post(search_request, self.default_limit)
         return await self.engine.run(search, request, post=True)
 
-    async def item_collection(self, collection_id: str, **kwargs: Any) -> Response:
+    async def item_collection(self, collection_id: str, **kwargs: Any) -> Response:  # type: ignore[override]
         request: Request = kwargs["request"]
         catalog = await self.registry.catalog_for(collection_id)
         search = search_from_get({**kwargs, "collections": [collection_id]}, self.default_limit)

@@ -50,13 +50,14 @@ class PostFilter:
         if not start_text or not end_text:
             return True  # an item without time cannot be judged; the upstream matched it
         interval = self.interval
+        if interval is None:
+            return True
         try:
             start = dt.datetime.fromisoformat(start_text.replace("Z", "+00:00"))
             end = dt.datetime.fromisoformat(end_text.replace("Z", "+00:00"))
-            if interval.start is not None and end < interval.start:  # type: ignore[union-attr]
+            if interval.start is not None and end < interval.start:
                 return False
-            return not (interval.end is not None
-                        and start > interval.end)  # type: ignore[union-attr]
+            return not (interval.end is not None and start > interval.end)
         except (TypeError, ValueError):
             return True  # unparseable or naive upstream times: the upstream matched it
 

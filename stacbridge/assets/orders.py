@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import secrets
@@ -134,7 +135,7 @@ class OrderBook:
             task = asyncio.get_running_loop().create_task(
                 self._run(order_id), name=f"order-poll:{self.provider}:{order_id}")
             self._tasks[order_id] = task
-            task.add_done_callback(lambda t, oid=order_id: self._forget(oid, t))
+            task.add_done_callback(functools.partial(self._forget, order_id))
 
     def _forget(self, order_id: str, task: asyncio.Task[None]) -> None:
         if self._tasks.get(order_id) is task and not task.cancelled():

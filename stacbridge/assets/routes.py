@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from starlette.background import BackgroundTask
@@ -69,7 +70,7 @@ def create_asset_router(registry: Registry, signer: Signer) -> APIRouter:
         if source is None:
             raise Forbidden("invalid asset token")
         started = time.perf_counter()
-        method = "HEAD" if request.method == "HEAD" else "GET"
+        method: Literal["GET", "HEAD"] = "HEAD" if request.method == "HEAD" else "GET"
         resolution = await source.resolve_asset(
             AssetRequest(ref=ref, method=method, headers=dict(request.headers)))
         upstream_ms = (time.perf_counter() - started) * 1000

@@ -210,7 +210,7 @@ class EarthdataLogin:
             refresh_token=refresh_token or secrets.token_urlsafe(32),
         )
         self.tokens[token.value] = token
-        self.refresh_tokens[token.refresh_token] = token
+        self.refresh_tokens[str(token.refresh_token)] = token
         self.recorder.count("tokens_issued")
         return token
 
@@ -335,6 +335,8 @@ def create_edl_app(
         if params.get("response_type") != "code":
             return _oauth_error(400, "unsupported_response_type", "response_type must be code")
         header = request.headers.get("authorization")
+        uid: str | None
+        sid: str | None
         if basic_credentials(header) is not None:
             recorder.count("logins")
             uid = edl.user_from_basic(header)
@@ -453,7 +455,7 @@ def create_edl_app(
         return JSONResponse(
             {
                 "uid": uid,
-                "first_name": uid.capitalize(),
+                "first_name": str(uid).capitalize(),
                 "last_name": "Sandbox",
                 "email_address": f"{uid}@example.org",
                 "country": "United States",

@@ -349,7 +349,7 @@ class CMRProvider:
         concepts.discard(None)
         await self._collection_ids_for(concepts)  # type: ignore[arg-type]
         by_concept, by_title = self._concept_to_id, self._title_to_id
-        out = []
+        out: list[JSON] = []
         with gc_paused():
             self._translate_all(records, by_concept, by_title, default, out)
         return out

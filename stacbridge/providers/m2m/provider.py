@@ -232,7 +232,7 @@ class M2MProvider:
     async def _to_items(self, alias: str, scenes: list[JSON]) -> list[JSON]:
         if not scenes:
             return []
-        entity_ids = [translate.scene_entity_id(s) for s in scenes]
+        entity_ids = [str(translate.scene_entity_id(s)) for s in scenes]
         options = await self.client.call(
             "download-options", {"datasetName": alias, "entityIds": entity_ids}) or []
         by_entity: dict[str, list[JSON]] = {}

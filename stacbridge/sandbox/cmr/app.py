@@ -89,14 +89,14 @@ def create_cmr_app(
         concept_type = (
             "granule" if request.url.path.endswith("granules.umm_json") else ("collection")
         )
-        pairs = parse_qsl(request.url.query, keep_blank_values=True)
+        pairs: list[tuple[str, str]] | None = parse_qsl(request.url.query, keep_blank_values=True)
         form = ""
         content_type = request.headers.get("content-type", "")
         if request.method == "POST":
             body = (await request.body()).decode("utf-8", "replace")
             form = body
             if content_type.startswith("application/x-www-form-urlencoded") or not body:
-                pairs += parse_qsl(body, keep_blank_values=True)
+                pairs = [*(pairs or []), *parse_qsl(body, keep_blank_values=True)]
             elif content_type.startswith("application/json"):
                 pairs = None
             else:
@@ -147,7 +147,7 @@ def create_cmr_app(
             entry["status"] = exc.status
             return _error_response(exc.status, exc.errors, headers)
         took = max(1, round((time.perf_counter() - started) * 1000))
-        body = b"".join(
+        payload = b"".join(
             (
                 b'{"hits":%d,"took":%d,"items":[' % (page.hits, took),
                 b",".join(page.items),
@@ -164,7 +164,7 @@ def create_cmr_app(
             GRANULE_CONTENT_TYPE if concept_type == "granule" else COLLECTION_CONTENT_TYPE
         )
         entry["status"] = 200
-        return Response(body, status_code=200, headers=headers)
+        return Response(payload, status_code=200, headers=headers)
 
     async def requests_log(request: Request) -> Response:
         if request.method == "DELETE":

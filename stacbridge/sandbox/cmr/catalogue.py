@@ -410,6 +410,7 @@ class CmrEmulator:
             offset = int(p.one("offset") or 0)
         else:
             offset = (int(p.one("page_num") or 1) - 1) * size
+        records: list[Any]
         if concept_type == "granule":
             sort = self._granule_sort(p)
             records, stream = self._granule_candidates(p, cond, sort)

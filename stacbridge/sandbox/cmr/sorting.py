@@ -63,7 +63,7 @@ class _Sort:
                     )
                 ]
             )
-        out = []
+        out: list[int | str | None] = []
         for f, v in zip(self.fields, values, strict=True):
             try:
                 if f.kind is int:

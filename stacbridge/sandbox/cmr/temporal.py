@@ -101,18 +101,19 @@ def parse_temporal(value: str) -> tuple[_TimeRange | None, list[str]]:
             if not stop_s:
                 return _TimeRange(parse_datetime_ms(start_s), None), []
             if start_s.startswith("P"):
-                end = parse_datetime_ms(stop_s)
-                return _TimeRange(_apply_duration(end, start_s, -1), end), []
-            start = parse_datetime_ms(start_s)
+                stop_ms = parse_datetime_ms(stop_s)
+                return _TimeRange(_apply_duration(stop_ms, start_s, -1), stop_ms), []
+            start_ms = parse_datetime_ms(start_s)
             if stop_s.startswith("P"):
-                return _TimeRange(start, _apply_duration(start, stop_s, 1)), []
-            return _TimeRange(start, parse_datetime_ms(stop_s)), []
+                return _TimeRange(start_ms, _apply_duration(start_ms, stop_s, 1)), []
+            return _TimeRange(start_ms, parse_datetime_ms(stop_s)), []
         except ValueError:
             return None, [f"[{iso}] is not a valid date-range"]
     parts = [part.strip() for part in value.split(",")]
     start_s, end_s = parts[0], parts[1] if len(parts) > 1 else ""
-    errors: list[str] = []
-    start = end = None
+    errors = []
+    start: int | None = None
+    end: int | None = None
     if start_s:
         try:
             start = parse_datetime_ms(start_s)

@@ -218,7 +218,9 @@ def create_m2m_app(
         default_label = body.get("label") or f"m2m_{rid}_{stamp}"
         if len(str(default_label)) > MAX_LABEL:
             raise _invalid(f"label must be at most {MAX_LABEL} characters")
-        available, preparing, failed = [], [], []
+        available: list[dict] = []
+        preparing: list[dict] = []
+        failed: list[dict] = []
         new_records: dict[str, str] = {}
         duplicates: dict[str, str] = {}
         invalid = 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -258,9 +259,14 @@ class _GeneratedC2:
             return self.scenes.index_for_display_id(value, self.level)
         return self.scenes.index_for_entity_id(value)
 
+
+    def _cell(self, index: int, missing: Callable[[int], Any], column: str) -> Any:
+        """The value of `column` for scene `index` (None for a column scenes do not have)."""
+        return self._getters.get(column, missing)(index)
     def search(self, q: _Query) -> tuple[int, Callable[[int], int]]:
         g = self.scenes
         intervals = None
+        pick: Callable[[int], int]
         if q.days is not None:
             intervals = [g.day_interval(a, b) for a, b in q.days]
         cells = None if q.geometry is None else g.cells_intersecting(_wrapped(q.geometry))
@@ -278,12 +284,13 @@ class _GeneratedC2:
             count, pick = len(sel), sel.select
         else:
             cond = scan
+            missing: Callable[[int], Any] = lambda _: None  # noqa: E731
             matches = [
                 i
                 for i in _iter_selection(sel)
-                if cond.test(lambda col, i=i: self._getters.get(col, lambda _: None)(i))
+                if cond.test(functools.partial(self._cell, i, missing))
             ]
-            count, pick = len(matches), matches.__getitem__
+            count, pick = len(matches), lambda k: matches[k]
         if q.descending:
             return count, lambda k: pick(count - 1 - k)
         return count, pick

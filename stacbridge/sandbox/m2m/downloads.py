@@ -61,7 +61,7 @@ class _PaddedFiles:
         pos, zeros = max(start, info.size), memoryview(self._zeros)
         while pos < end:
             n = min(len(zeros), end - pos)
-            yield zeros[:n]
+            yield zeros[:n]  # type: ignore[misc]  # zero-copy view
             pos += n
 
 

@@ -53,6 +53,8 @@ class _Cond:
             return all(c.test(get) for c in self.children)
         if self.kind == "or":
             return any(c.test(get) for c in self.children)
+        if self.column is None:
+            return False
         value = get(self.column.name)
         if value is None:
             return False

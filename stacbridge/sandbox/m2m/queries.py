@@ -70,7 +70,7 @@ def parse_spatial_filter(spec: Any) -> BaseGeometry | None:
             gj = dict(spec["geoJson"])
             coords = _coords(gj["coordinates"])
             expected = {"Point": 1, "LineString": 2, "Polygon": 3, "MultiPolygon": 4}
-            want = expected.get(gj.get("type"), 0)
+            want = expected.get(str(gj.get("type")), 0)
             while want and _depth(coords) < want:
                 coords = [coords]
             gj["coordinates"] = coords
@@ -83,7 +83,8 @@ def parse_spatial_filter(spec: Any) -> BaseGeometry | None:
 
 @dataclass
 class _Query:
-    days: list[tuple[int | None, int | None]] | None = None  # inclusive day ranges
+    # inclusive day ranges
+    days: list[tuple[int, int]] | list[tuple[int | None, int | None]] | None = None
     geometry: BaseGeometry | None = None
     cloud: tuple[float | None, float | None] | None = None
     meta: _Cond | None = None
@@ -123,7 +124,7 @@ def parse_scene_filter(body: dict, columns: Mapping[str, _Column], span: tuple[i
             raise _invalid("seasonalFilter must list month numbers") from None
         lo = span[0] if first is None else max(first, span[0])
         hi = span[1] if last is None else min(last, span[1])
-        q.days = _month_ranges(lo, hi, wanted) if lo <= hi else []
+        q.days = list(_month_ranges(lo, hi, wanted)) if lo <= hi else []
     cc = sf.get("cloudCoverFilter")
     if cc:
         lo_c, hi_c = cc.get("min"), cc.get("max")
