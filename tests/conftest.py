@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests import stac_offline
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-STAC_OFFLINE = SHARED / "stac-offline"
 FIXTURES = REPO / "stacbridge" / "sandbox" / "fixtures"
+# stac-api-validator with its schema fetches answered from tests/stac_offline/schemas/
+STAC_API_VALIDATOR = Path(stac_offline.__file__).with_name("run_stac_api_validator.py")
 
-if str(STAC_OFFLINE) not in sys.path:
-    sys.path.insert(0, str(STAC_OFFLINE))
-
-import stac_offline  # noqa: E402
-
+# Before anything creates a requests session or validates: STAC schemas come from the
+# project's own offline mirror (tests/stac_offline/), never from the network.
 stac_offline.install()
 
 
