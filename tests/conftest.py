@@ -10,8 +10,10 @@ from tests import stac_offline
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "stacbridge" / "sandbox" / "fixtures"
-# stac-api-validator with its schema fetches answered from tests/stac_offline/schemas/
-STAC_API_VALIDATOR = Path(stac_offline.__file__).with_name("run_stac_api_validator.py")
+# The project's offline schema mirror: STAC_OFFLINE / "schemas" / <host> / <URL path>
+STAC_OFFLINE = Path(stac_offline.__file__).resolve().parent
+# stac-api-validator with its schema fetches answered from that mirror
+STAC_API_VALIDATOR = STAC_OFFLINE / "run_stac_api_validator.py"
 
 # Before anything creates a requests session or validates: STAC schemas come from the
 # project's own offline mirror (tests/stac_offline/), never from the network.
