@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests import stac_offline
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-STAC_OFFLINE = SHARED / "stac-offline"
 FIXTURES = REPO / "stacbridge" / "sandbox" / "fixtures"
+# The project's offline schema mirror: STAC_OFFLINE / "schemas" / <host> / <URL path>
+STAC_OFFLINE = Path(stac_offline.__file__).resolve().parent
+# stac-api-validator with its schema fetches answered from that mirror
+STAC_API_VALIDATOR = STAC_OFFLINE / "run_stac_api_validator.py"
 
-if str(STAC_OFFLINE) not in sys.path:
-    sys.path.insert(0, str(STAC_OFFLINE))
-
-import stac_offline  # noqa: E402
-
+# Before anything creates a requests session or validates: STAC schemas come from the
+# project's own offline mirror (tests/stac_offline/), never from the network.
 stac_offline.install()
 
 

@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from tests.conftest import STAC_OFFLINE, validate_stac
+from tests.conftest import STAC_API_VALIDATOR, validate_stac
 
 HLS = "HLSL30.v2.0"
 # around the recorded HLS tile 15UXP in Minnesota
@@ -19,7 +19,7 @@ GEOMETRY = {"type": "Polygon", "coordinates": [[[-91.6, 47.8], [-91.0, 47.8], [-
 
 def run_validator(root: str, collection: str, *conformance: str,
                   geometry: dict = GEOMETRY) -> str:
-    args = [sys.executable, str(STAC_OFFLINE / "stac-api-validator"), "--root-url", root,
+    args = [sys.executable, str(STAC_API_VALIDATOR), "--root-url", root,
             "--collection", collection, "--geometry", json.dumps(geometry)]
     for name in conformance:
         args += ["--conformance", name]
