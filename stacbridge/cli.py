@@ -63,6 +63,9 @@ def serve(
 
     url = f"http://{host}:{port}"
     typer.echo(f"stacbridge listening on {url}" + ("  (sandbox providers)" if sandbox else ""))
+    if os.environ.get("STACBRIDGE_STORE_URL", "").startswith("memory:"):
+        typer.echo("  state:     in memory: orders and logins are lost when it stops "
+                   "(set STACBRIDGE_STORE_URL=sqlite:///path/state.sqlite to keep them)")
     typer.echo(f"  API docs:  {url}/api.html")
     typer.echo("  try:       python -c \"from pystac_client import Client; "
                f"print(next(Client.open('{url}').search(collections=['HLSL30.v2.0'], "

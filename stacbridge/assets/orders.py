@@ -41,6 +41,11 @@ log = logging.getLogger("stacbridge.orders")
 
 PENDING, READY, FAILED = "pending", "ready", "failed"
 
+#: seconds a poll lease lasts unless renewed.  Short, and renewed every third of it while the
+#: loop waits between polls, so a worker killed mid-order (kill -9: no clean hand-back) is
+#: replaced by another worker's loop within this time, not after a long poll interval.
+LEASE_TTL = 15.0
+
 
 @dataclass
 class Order:
@@ -105,12 +110,13 @@ class OrderBook:
     """Stores one provider's orders and runs their poll loops."""
 
     def __init__(self, store: Store, provider: str, poll: Poll, *, interval: float = 5.0,
-                 max_interval: float = 60.0) -> None:
+                 max_interval: float = 60.0, lease_ttl: float = LEASE_TTL) -> None:
         self.store = store
         self.provider = provider
         self._poll = poll
         self.interval = interval
         self.max_interval = max_interval
+        self.lease_ttl = lease_ttl
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._owner = secrets.token_hex(8).encode()
 
@@ -158,7 +164,7 @@ class OrderBook:
         """Hold (or renew) the cross-worker right to poll this order.
 
         A worker that stops cleanly hands its leases back (`aclose`); one that dies leaves them
-        to expire, after which another worker's loop takes over.
+        to expire (`lease_ttl`), after which another worker's loop takes over.
         """
         key = self._lease_key(order_id)
         if await self.store.add(key, self._owner, ttl=ttl):
@@ -174,7 +180,8 @@ class OrderBook:
             order = await self.get(order_id)
             if order is None or order.status != PENDING:
                 return
-            if await self._lease(order_id, ttl=max(self.max_interval, delay) * 3):
+            held = await self._lease(order_id, ttl=self.lease_ttl)
+            if held:
                 try:
                     order = await self._poll(order)
                     order.polls += 1
@@ -186,8 +193,17 @@ class OrderBook:
                                 exc)
                 if order.status != PENDING:
                     return
-            await asyncio.sleep(delay)
+            await self._wait(order_id, delay, renew=held)
             delay = min(self.max_interval, delay * 2)
+
+    async def _wait(self, order_id: str, delay: float, *, renew: bool) -> None:
+        """Sleep `delay` seconds, renewing a held lease every third of its lifetime."""
+        step = self.lease_ttl / 3
+        while delay > 0:
+            await asyncio.sleep(min(step, delay))
+            delay -= step
+            if renew and delay > 0 and not await self._lease(order_id, ttl=self.lease_ttl):
+                return  # another worker took over (a very long pause here): poll to re-check
 
     async def aclose(self) -> None:
         for task in self._tasks.values():
@@ -220,10 +236,12 @@ class OrderDesk:
         *,
         interval: float = 5.0,
         max_interval: float = 60.0,
+        lease_ttl: float = LEASE_TTL,
     ) -> None:
         self.store = store
         self.provider = provider
-        self.book = OrderBook(store, provider, poll, interval=interval, max_interval=max_interval)
+        self.book = OrderBook(store, provider, poll, interval=interval, max_interval=max_interval,
+                              lease_ttl=lease_ttl)
         self._place = place
         self._locks: dict[str, asyncio.Lock] = {}
 

@@ -164,6 +164,23 @@ def test_an_order_started_before_a_restart_completes_after_it(sandbox, m2m, tmp_
     assert [r for r in log if r.get("endpoint") == "download-retrieve"]
 
 
+def test_pending_orders_resume_polling_at_start_up_without_any_client(sandbox, m2m, tmp_path):
+    """After a restart the order is polled by the new gateway at once, before anyone asks."""
+    store = f"sqlite:///{tmp_path / 'state.sqlite'}"
+    slow = sandbox.m2m_settings(poll_interval=30.0, max_poll_interval=30.0)
+    with gateway_with(sandbox, store_url=store, m2m=slow) as first:
+        a_preparing_bundle(first, "2017-07-01T00:00:00Z")
+    m2m.delete("/_sandbox/requests")
+    with gateway_with(sandbox, store_url=store):
+        deadline = time.monotonic() + 20
+        retrieved = []
+        while time.monotonic() < deadline and not retrieved:
+            log = m2m.get("/_sandbox/requests").json()
+            retrieved = [r for r in log if r.get("endpoint") == "download-retrieve"]
+            time.sleep(0.1)
+    assert retrieved, "the restarted gateway did not resume polling on its own"
+
+
 def test_rate_limit_is_a_503_with_retry_after(gateway, m2m):
     m2m.post("/_sandbox/faults", json={"errorCode": "RATE_LIMIT", "count": 1,
                                        "endpoint": "scene-search"})

@@ -140,3 +140,41 @@ def test_junk_after_a_token_does_not_verify_and_rounded_expiry_gives_stable_toke
         signer.verify("asset", token + "$$")
     clock.now += 5
     assert signer.sign("asset", "ref", ttl=600, granularity=3600) == token
+
+
+async def test_a_dead_workers_lease_is_taken_over_once_the_short_lease_lapses():
+    """kill -9 leaves the lease behind: another worker polls once `lease_ttl` has passed."""
+    clock = Clock()
+    store = MemoryStore(clock=clock)
+    polled: list[str] = []
+
+    def poller(name: str):
+        async def poll(order: Order) -> Order:
+            polled.append(name)
+            return order
+        return poll
+
+    # a long poll interval, as in production: the lease must not last as long as it
+    dead = OrderBook(store, "test", poller("dead"), interval=60.0, max_interval=60.0)
+    await dead.put(Order(id="x", provider="test", ref="r"))
+    dead.ensure_polling("x")
+    for _ in range(50):
+        if polled:
+            break
+        await asyncio.sleep(0.001)
+    assert polled == ["dead"]
+    for task in dead._tasks.values():  # die without handing the lease back
+        task.cancel()
+
+    alive = OrderBook(store, "test", poller("alive"), interval=0.001, max_interval=0.002)
+    clock.now += 5  # the lease is still held: the other worker waits
+    alive.ensure_polling("x")
+    await asyncio.sleep(0.02)
+    assert polled == ["dead"]
+    clock.now += 15  # past the 15 s lease, far short of 3 poll intervals
+    for _ in range(200):
+        if "alive" in polled:
+            break
+        await asyncio.sleep(0.002)
+    assert "alive" in polled
+    await alive.aclose()
