@@ -263,6 +263,7 @@ class OrderDesk:
         key: str | None = None,
         file: str = "",
         upstream: dict[str, Any] | None = None,
+        place: bool = True,
     ) -> AssetResolution:
         """Answer a GET of the asset `ref` (result `file` of the order for `key`, default `ref`).
 
@@ -274,6 +275,10 @@ class OrderDesk:
         answer = self._answer(await self.book.get(order_id), file)
         if answer is not None:
             return answer
+        if not place:  # a HEAD: describe, never order (no side effect upstream)
+            return AssetPending(retry_after=1, status={
+                "id": order_id, "status": "orderable",
+                "message": "not ordered yet: a GET of this href orders it"})
         lock = self._locks.setdefault(order_id, asyncio.Lock())
         async with lock:  # re-check: another request may have placed it meanwhile
             order = await self.book.get(order_id)

@@ -181,6 +181,16 @@ def test_pending_orders_resume_polling_at_start_up_without_any_client(sandbox, m
     assert retrieved, "the restarted gateway did not resume polling on its own"
 
 
+def test_head_of_an_unordered_product_places_no_download_request(gateway, m2m):
+    scene = first_scenes(gateway, 1, "2017-08-01T00:00:00Z")[0]
+    href = scene["assets"]["bundle"]["href"]
+    m2m.delete("/_sandbox/requests")
+    response = httpx.head(href, timeout=60)
+    assert response.status_code == 202
+    log = m2m.get("/_sandbox/requests").json()
+    assert not [r for r in log if r.get("endpoint") == "download-request"]
+
+
 def test_rate_limit_is_a_503_with_retry_after(gateway, m2m):
     m2m.post("/_sandbox/faults", json={"errorCode": "RATE_LIMIT", "count": 1,
                                        "endpoint": "scene-search"})

@@ -279,8 +279,10 @@ class M2MProvider:
         if parsed is None:
             raise Forbidden("not an M2M download reference")
         alias, entity, product = parsed
+        # a HEAD describes the asset without placing a download-request on the USGS account
         return await self.orders.resolve(request.ref, upstream={
-            "entityId": entity, "productId": product, "dataset": alias})
+            "entityId": entity, "productId": product, "dataset": alias},
+            place=request.method != "HEAD")
 
     async def _place_order(self, order: Order) -> Order:
         """One `download-request` for the order's product."""
