@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field, SecretStr, create_model
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -34,7 +34,15 @@ if TYPE_CHECKING:
     from stacbridge.registry import ProviderSpec
 
 
-class HttpSettings(BaseModel):
+class Section(BaseModel):
+    """A settings section: a key it does not know is an error, never silently ignored
+    (a misspelt or retired key such as `[cmr] edl_token` must not start a gateway without
+    the credentials its operator meant to give it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class HttpSettings(Section):
     """How the gateway talks to one upstream."""
 
     timeout: float = 30.0
@@ -45,7 +53,7 @@ class HttpSettings(BaseModel):
     max_connections: int = 50
 
 
-class EarthdataSettings(BaseModel):
+class EarthdataSettings(Section):
     """NASA Earthdata Login: one account shared by every NASA provider (CMR, EGI, AppEEARS).
 
     The signing proxy uses it for EDL-protected data hosts; it is a section of its own because

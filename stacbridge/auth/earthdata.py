@@ -79,7 +79,8 @@ class EarthdataLogin:
             return s.username, s.password.get_secret_value()
         if s.netrc is not None:
             try:
-                entry = netrc.netrc(str(s.netrc)).authenticators(urlsplit(s.url).hostname or "")
+                host = urlsplit(s.url).hostname or ""
+                entry = netrc.netrc(str(s.netrc.expanduser())).authenticators(host)
             except (OSError, netrc.NetrcParseError) as exc:
                 log.warning("earthdata: cannot read the .netrc file: %s", type(exc).__name__)
                 return None, None

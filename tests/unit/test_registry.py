@@ -92,3 +92,11 @@ async def test_a_listing_that_fails_at_start_does_not_stop_the_gateway():
     registry = Registry([down])
     await registry.start()
     assert await registry.catalog_for("toy-grid") is down  # routed by syntax
+
+
+def test_an_unknown_or_retired_settings_key_is_an_error(tmp_path, monkeypatch):
+    config = tmp_path / "old.toml"
+    config.write_text('[cmr]\nedl_token = "moved to [earthdata] token"\n')
+    monkeypatch.setenv("STACBRIDGE_CONFIG", str(config))
+    with pytest.raises(ValueError, match="edl_token"):
+        load_settings()

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from stacbridge.config import HttpSettings
+from stacbridge.config import HttpSettings, Section
 
 
-class CMRSettings(BaseModel):
+class CMRSettings(Section):
     """NASA CMR (Earthdata search).  Data downloads use the shared `[earthdata]` section."""
 
     enabled: bool = True

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field, SecretStr
 
-from stacbridge.config import HttpSettings
+from stacbridge.config import HttpSettings, Section
 
 
-class M2MSettings(BaseModel):
+class M2MSettings(Section):
     """USGS EarthExplorer Machine-to-Machine API."""
 
     enabled: bool = False
