@@ -32,24 +32,27 @@ So the guard bounds two different things:
    bounded.
 2. **Expression depth**: the deepest chain of nested operations, weighted by what each level
    costs in `validate()`.  NOT, calls of functions other than CASEI/ACCENTI, and array
-   literals count `HEAVY_WEIGHT` (2); every other operation counts 1.  Here "operation" means
+   literals (other than the list of an IN) count `HEAVY_WEIGHT` (2); every other operation
+   counts 1.  Here "operation" means
    comparison, predicate, `and`/`or`, arithmetic, CASEI or ACCENTI.  Geometry literals,
    property references, TIMESTAMP/DATE/INTERVAL and BBOX literals count 0.  With
    `MAX_EXPRESSION_DEPTH` = 5, these filters pass: `a = 1 AND (b = 2 OR NOT c LIKE 'x%')`
    (5); `(a = 1 OR b = 2) AND c = 3` (3); `CASEI(c) = CASEI('x')` (2); `a NOT IN ('x', 'y')`
-   (5); `A_CONTAINS(x, ('a', 'b'))` (3); `eo:cloud_cover < 10 AND S_INTERSECTS(geometry,
+   (4); `A_CONTAINS(x, ('a', 'b'))` (3); `eo:cloud_cover < 10 AND S_INTERSECTS(geometry,
    POLYGON(...))` (2).  `NOT NOT NOT a = 1` (7) is refused, `f(g(h(a))) = 1` (7) is refused,
    and so is and/or alternating more than 4 deep.
 
 Cost at the limits (`bench/cql2_guard.py`): the worst filters that still pass take
 `cql2.Expr(...)` plus `.validate()` 70-100 ms and at most 40 MB.  Those worst filters are
 `f(g(a)) = 1`, `A_EQUALS(a, ((1, 2), 3))`, and/or alternating 4 deep, and
-`a = 1 AND (NOT a = 1 OR a = 2)`.  A 20 KB text of 1,700 ORed comparisons takes 50 ms and
-6 MB; a 3,000-vertex polygon takes 17 ms.  The floor of 17 ms and the 10-20 ms per level are
-cql2's own costs.  Compare that with whole seconds and gigabytes without the guard.  Lower
-`MAX_EXPRESSION_DEPTH` to 4 for about 70 ms at most, at the price of refusing
-`a AND (b OR NOT c = 1)`.  Nesting of 20 and expression depth of 5 sit
-100 times below where cql2 crashes (about 2,000 brackets, about 400-500 NOTs).
+`a = 1 AND (NOT a = 1 OR a = 2)`.  The widest are a 20 KB text of 1,700 ORed comparisons
+(50 ms, 6 MB) and 1,100 ANDed NOT comparisons in 10,000 JSON values (90 ms, 20 MB).  A
+3,000-vertex polygon takes 17-30 ms.  Timings on this 2-core machine vary by about 30%.
+The floor of 17 ms and the 10-20 ms per level are cql2's own costs.  Compare that with whole
+seconds and gigabytes without the guard.  Lower `MAX_EXPRESSION_DEPTH` to 4 for about 70 ms
+at most, at the price of refusing `a AND (b OR NOT c = 1)`.  Nesting of 20 and expression
+depth of 5 sit 100 times below where cql2 crashes (about 2,000 brackets, about 400-500
+NOTs).
 
 For CQL2 text the depth is estimated from a single linear scan over tokens, never parsed.
 The estimate is an upper bound: where the tokens are ambiguous (a bare `(...)` could group or
@@ -71,6 +74,7 @@ import orjson
 __all__ = [
     "HEAVY_WEIGHT",
     "MAX_EXPRESSION_DEPTH",
+    "MAX_JSON_TEXT_LENGTH",
     "MAX_NESTING_DEPTH",
     "MAX_NODES",
     "MAX_STRING_LENGTH",
@@ -84,6 +88,9 @@ __all__ = [
 #: Longest CQL2 text (characters) or JSON-encoded CQL2 string we look at.  A 900-vertex WKT
 #: polygon fits; a GET URL carrying more than this is refused by most proxies anyway.
 MAX_TEXT_LENGTH = 20_000
+#: Longest CQL2-JSON given as a string (GET ?filter-lang=cql2-json): MAX_NODES values with
+#: room for long coordinates.  orjson decodes it in well under a millisecond per 100 KB.
+MAX_JSON_TEXT_LENGTH = 400_000
 #: Deepest nesting of ( ) / [ ] in text, or of JSON objects and arrays.  A realistic filter
 #: needs at most about 8 (a MULTIPOLYGON inside a predicate inside NOT(...)); 15 in JSON,
 #: which spends two levels ({"op", "args": [...]}) per operation.
@@ -165,8 +172,8 @@ def check_filter(expr: Any, lang: str | None = None) -> None:
     if not isinstance(expr, str):
         return
     if lang == "cql2-json" or expr.lstrip().startswith("{"):
-        if len(expr) > MAX_TEXT_LENGTH:
-            raise FilterTooComplex("length", "MAX_TEXT_LENGTH", MAX_TEXT_LENGTH)
+        if len(expr) > MAX_JSON_TEXT_LENGTH:
+            raise FilterTooComplex("length", "MAX_JSON_TEXT_LENGTH", MAX_JSON_TEXT_LENGTH)
         try:
             # orjson refuses nesting beyond 1024 levels by itself; no recursion risk here.
             data = orjson.loads(expr)
@@ -230,8 +237,20 @@ def check_json(data: Any) -> None:
                 nodes += 1
                 if depth + 1 > MAX_NESTING_DEPTH:
                     raise FilterTooComplex("nesting depth", "MAX_NESTING_DEPTH", MAX_NESTING_DEPTH)
-                for arg in item:
-                    stack.append((arg, depth + 1, expression, True))
+                # The list of an IN is an array of scalars, cheap to validate: it counts 1.
+                in_list = isinstance(op, str) and op.lower() == "in"
+                for index, arg in enumerate(item):
+                    if in_list and index == 1 and isinstance(arg, list):
+                        nodes += 1
+                        light = expression + 1
+                        _check_expression(light)
+                        if depth + 2 > MAX_NESTING_DEPTH:
+                            raise FilterTooComplex(
+                                "nesting depth", "MAX_NESTING_DEPTH", MAX_NESTING_DEPTH
+                            )
+                        stack.extend((scalar, depth + 2, light, True) for scalar in arg)
+                    else:
+                        stack.append((arg, depth + 1, expression, True))
             elif children_in_expression or not isinstance(item, Mapping):
                 stack.append((item, depth, expression, children_in_expression))
             else:
@@ -261,6 +280,7 @@ class _Segment:
     comparison: bool = False  # a comparison or predicate keyword at this level
     between: int = 0  # BETWEENs whose "AND" is still to come
     inner: int = 0  # deepest expression among the brackets closed inside this segment
+    boolean_inner: bool = False  # a bracket closed here held a boolean (so it groups)
 
     def depth(self) -> int:
         return (1 if self.comparison else 0) + HEAVY_WEIGHT * self.nots + self.arith + self.inner
@@ -281,7 +301,7 @@ class _Frame:
     def close_segment(self) -> None:
         segment = self.segment
         self.best = max(self.best, segment.depth())
-        self.predicates |= segment.comparison or segment.nots > 0
+        self.predicates |= segment.comparison or segment.nots > 0 or segment.boolean_inner
         self.segment = _Segment()
 
     def depth(self) -> int:
@@ -291,9 +311,9 @@ class _Frame:
             return 0
         # AND/OR at this level: cql2 flattens a run of one connective; mixing both nests two.
         inner = self.best + len(self.connectives)
-        if self.kind in ("function", "in"):
+        if self.kind == "function":
             return inner + HEAVY_WEIGHT
-        if self.kind in ("light", "predicate"):
+        if self.kind in ("light", "predicate", "in"):
             return inner + 1
         if self.kind == "group":
             # (a, b) is an array; so may be (1), a one-element array.  ((a = 1) OR b) or
@@ -302,6 +322,14 @@ class _Frame:
                 return inner + HEAVY_WEIGHT
             return inner
         return inner  # root, literal
+
+    def boolean(self) -> bool:
+        """Whether the closed bracket held a condition, so that brackets around it group."""
+        if self.kind == "predicate":
+            return True
+        return (
+            self.kind == "group" and not self.commas and bool(self.connectives or self.predicates)
+        )
 
 
 _OPEN = {"(": ")", "[": "]"}
@@ -423,9 +451,11 @@ def check_text(text: str) -> None:
             previous, previous_word = "operator", None
         elif c in _CLOSE:
             if len(frames) > 1:
-                closed = frames.pop().depth()
+                popped = frames.pop()
+                closed = popped.depth()
                 outer = frames[-1].segment
                 outer.inner = max(outer.inner, closed)
+                outer.boolean_inner |= popped.boolean()
                 _check_expression(max(closed, frames[-1].segment.depth()))
             previous, previous_word = "value", None
         elif c == ",":
