@@ -15,11 +15,11 @@ with cql2 0.6.0 on the 2-core CI machine, each in its own subprocess
   5 GB.  500 levels (2 KB of text) abort the process on a failed allocation (exit 134).  A
   CQL2-JSON `not` chain 400 deep does the same after 6 s.
 * The cost grows with the nesting of expressions in general, not only with NOT.  Function
-  calls (`f(f(f(...)))`) add about 20 MB and 20-40 ms per level, nested array literals about
-  the same.  Alternating `and`/`or` adds 10-30 ms per level, and `+ - * /` and `CASEI` add a
-  few ms per level.  Arithmetic is left-associative, so even the flat text
-  `a = 1 + 1 + ... + 1` nests.  100 terms take 0.26 s and 260 MB; 1,000 terms run for more
-  than 30 s.
+  calls (`f(f(f(...)))`) add about 20 MB and 20-40 ms per level, so 100 levels take 6 s and
+  4.3 GB and 400 abort.  Nested array literals cost about the same.  Alternating
+  `and`/`or` adds 10-30 ms per level, and `+ - * /` and `CASEI` add a few ms per level.
+  Arithmetic is left-associative, so even the flat text `a = 1 + 1 + ... + 1` nests.  100
+  terms take 0.26 s and 260 MB, 400 take 1.7 s and 2.4 GB, and 2,000 abort.
 * `validate()` has a floor of about 17 ms even for `a = 1`.  It seems to rebuild its JSON
   Schema validator on every call.  Width is cheap: 5,000 ORed comparisons, `IN` lists of
   5,000 items, 5,000-vertex polygons and 5,000-character strings all stay under 60 ms and
