@@ -40,6 +40,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stacbridge import __version__
+from stacbridge.api.body_limit import BodySizeLimitMiddleware
 from stacbridge.api.client import StacClient
 from stacbridge.api.links import json_response
 from stacbridge.api.present import Presenter
@@ -182,6 +183,7 @@ def create_app(settings: Settings | None = None,
         items_get_request_model=items_get,  # type: ignore[arg-type]
         collections_get_request_model=collections_get,  # type: ignore[arg-type]
         middlewares=[
+            Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(CollapseSlashesMiddleware),
             Middleware(ProxyHeaderMiddleware),
             Middleware(CORSMiddleware, allow_origins=settings.cors_origins,

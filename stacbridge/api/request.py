@@ -17,6 +17,7 @@ import orjson
 from shapely.geometry import shape
 from stac_fastapi.types.rfc3339 import str_to_interval
 
+from stacbridge.api.cql2_guard import FilterTooComplex, check_filter
 from stacbridge.errors import BadRequest
 from stacbridge.protocols import JSON, Interval
 
@@ -121,6 +122,11 @@ def parse_filter(expr: Any, lang: str | None, crs: str | None = None) -> JSON | 
                          "latitude)")
     if expr is None or expr == "":
         return None
+    try:
+        # bounded before cql2 sees it: deep filters crash or exhaust cql2 (see cql2_guard)
+        check_filter(expr, lang)
+    except FilterTooComplex as exc:
+        raise BadRequest(f"filter too complex: {exc}") from exc
     try:
         if isinstance(expr, dict):
             parsed = cql2.Expr(expr)
