@@ -48,10 +48,10 @@ def run_sandbox() -> None:
 
 def run_gateway() -> None:
     from stacbridge.app import create_app
-    from stacbridge.config import Settings
+    from stacbridge.config import load_settings
     from stacbridge.sandbox.server import ServerThread
 
-    app = create_app(Settings())
+    app = create_app(load_settings())
     server = ServerThread(app, host="127.0.0.1", port=int(os.environ.get("BENCH_PORT", "0")))
     server.start()
     print(json.dumps({"pid": os.getpid(), "url": server.url}), flush=True)

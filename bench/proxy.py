@@ -8,7 +8,7 @@ client.  The client reads with httpx `iter_raw()` (the transport's own chunks, n
 re-chunking) and counts bytes.
 
 * **Same server both ways** (the headline ratio): gateway T has the *plain* host on its CMR
-  allow-list and uses a service EDL bearer token (`cmr.edl_token`), which the plain host
+  allow-list and uses a service EDL bearer token (`earthdata.token`), which the plain host
   ignores; an asset token whose ref is `{plain}/x/large/1GB.bin` makes the proxy stream from
   the very server the direct download uses.
 * **On-prem host, EDL session cookie** (what the brief's first option describes): gateway L is
@@ -219,12 +219,12 @@ def profile_stream(sandbox, env: dict[str, str], path: str) -> None:
     import uvicorn
 
     from stacbridge.app import create_app
-    from stacbridge.config import Settings
+    from stacbridge.config import load_settings
     from stacbridge.sandbox.server import free_port
 
     os.environ.update(gateway_env(sandbox, **env))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(Settings()), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(load_settings()), host="127.0.0.1", port=port,
                                            log_level="warning", access_log=False))
     profiler = cProfile.Profile()
 
@@ -263,12 +263,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     with sandbox_process() as sandbox:
         info = sandbox.info
-        hosts = json.loads(info["environment"]["STACBRIDGE_CMR__DATA_HOSTS"])
+        hosts = json.loads(info["environment"]["STACBRIDGE_EARTHDATA__DATA_HOSTS"])
         with httpx.Client(timeout=600) as client:
             bearer = edl_token(client, info["edl"])
             gateway_t_env = {
-                "STACBRIDGE_CMR__DATA_HOSTS": json.dumps([*hosts, netloc(info["plain"])]),
-                "STACBRIDGE_CMR__EDL_TOKEN": bearer,
+                "STACBRIDGE_EARTHDATA__DATA_HOSTS": json.dumps([*hosts, netloc(info["plain"])]),
+                "STACBRIDGE_EARTHDATA__TOKEN": bearer,
             }
             with gateway_process(sandbox, **gateway_t_env) as gw_t, \
                     gateway_process(sandbox) as gw_l:
