@@ -13,7 +13,7 @@ from functools import cache
 import pytest
 from shapely.geometry import shape
 
-from stacbridge import geometry as geo
+from stacbridge.stac import geometry as geo
 from stacbridge.providers.cmr import translate as t
 from tests.conftest import FIXTURES, validate_stac
 

@@ -15,7 +15,7 @@ from functools import cache
 import jsonschema
 import pytest
 
-from stacbridge import geometry as geo
+from stacbridge.stac import geometry as geo
 from stacbridge.providers.m2m import translate as t
 from tests.conftest import FIXTURES, STAC_OFFLINE, validate_stac
 

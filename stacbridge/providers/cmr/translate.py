@@ -14,7 +14,7 @@ archive entry that cannot be tied to one file.
 
 `granule_to_item` is on the hot path (design §9: ≥ 20,000 granules/s/core), so it reads the
 record with plain dict lookups, keeps its tables at module level, and its geometry is plain
-Python: `stacbridge.geometry` only reaches for shapely/antimeridian for the rare footprints its
+Python: `stacbridge.stac.geometry` only reaches for shapely/antimeridian for the rare footprints its
 own antimeridian cut does not handle.
 Output dicts may share small immutable-by-convention lists (e.g. `proj:transform` across the
 assets of one Item): treat the result as read-only or copy it before mutating nested values.
@@ -26,8 +26,8 @@ import datetime as dt
 import re
 from typing import Any
 
-from stacbridge import geometry as geo
-from stacbridge.items import STAC_VERSION, item_dict
+from stacbridge.stac import geometry as geo
+from stacbridge.stac.items import STAC_VERSION, item_dict
 
 JSON = dict[str, Any]
 

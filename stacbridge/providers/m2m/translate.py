@@ -43,8 +43,8 @@ from typing import Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stacbridge import geometry as geo
-from stacbridge.items import STAC_VERSION, item_dict
+from stacbridge.stac import geometry as geo
+from stacbridge.stac.items import STAC_VERSION, item_dict
 
 JSON = dict[str, Any]
 
