@@ -9,6 +9,7 @@ import pytest
 
 from stacbridge.stac import extensions as ext
 from stacbridge.stac import media, values
+from stacbridge.stac.items import item_dict
 
 # -- extensions ---------------------------------------------------------------------------------
 
@@ -50,6 +51,14 @@ def test_collection_extensions_read_summaries_item_assets_and_own_fields() -> No
         ext.PROCESSING,
         ext.ITEM_ASSETS,
     ]
+
+
+def test_stac_extensions_of_an_item_dict() -> None:
+    item = item_dict("i", "c", None, {"sat:absolute_orbit": 3, "order:status": "orderable"}, {})
+    assert item["stac_extensions"] == [ext.SAT, ext.ORDER]
+    assert ext.stac_extensions(item) == item["stac_extensions"]
+    landsat = item_dict("i", None, None, {"landsat:wrs_path": "001"}, {"x": {"href": "h"}})
+    assert landsat["stac_extensions"] == [ext.LANDSAT]
 
 
 def test_every_known_field_maps_to_an_ordered_uri() -> None:
@@ -137,7 +146,8 @@ def test_as_int(value: object, expected: int | None) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("2024-02-11T16:58:31.123Z", "2024-02-11T16:58:31.123Z"),
+        ("2024-02-11T16:58:31.150Z", "2024-02-11T16:58:31.150Z"),  # as written
+        ("2024-02-11T16:58:31Z", "2024-02-11T16:58:31Z"),
         ("2024-02-11T16:58:31", "2024-02-11T16:58:31Z"),
         ("2024-02-11T11:58:31.500000-05:00", "2024-02-11T16:58:31.5Z"),
         ("2024-02-11", "2024-02-11T00:00:00Z"),
