@@ -7,8 +7,8 @@ import hashlib
 
 import pytest
 
+from stacbridge.stac import cql2, media, values
 from stacbridge.stac import extensions as ext
-from stacbridge.stac import media, values
 from stacbridge.stac.items import item_dict
 
 # -- extensions ---------------------------------------------------------------------------------
@@ -232,3 +232,100 @@ def test_unique_key_numbers_from_two() -> None:
     assert values.unique_key("browse", {}) == "browse"
     assert values.unique_key("browse", {"browse": 1}) == "browse_2"
     assert values.unique_key("browse", {"browse", "browse_2", "browse_3"}) == "browse_4"
+
+
+# -- CQL2 push-down ---------------------------------------------------------------------------
+CLOUD = {"property": "eo:cloud_cover"}
+
+
+def _cmp(op: str, *args: object) -> dict:
+    return {"op": op, "args": list(args)}
+
+
+@pytest.mark.parametrize("literal", [True, False, None, "junk", 3, [], {}])
+def test_conjuncts_of_non_expressions_are_empty(literal: object) -> None:
+    # `filter=true` used to crash a provider on `.get` of a bool
+    assert cql2.conjuncts(literal) == ([] if literal != {} else [{}])
+    assert cql2.numeric_bounds(literal, "eo:cloud_cover") == (None, None)
+
+
+def test_conjuncts_flatten_nested_and_and_drop_literals() -> None:
+    a, b, c = _cmp("<", CLOUD, 10), _cmp("=", {"property": "platform"}, "x"), _cmp("like", 1, 2)
+    expr = {"op": "and", "args": [a, True, {"op": "and", "args": [b, {"op": "and", "args": [c]}]}]}
+    assert cql2.conjuncts(expr) == [a, b, c]
+    assert cql2.conjuncts(a) == [a]
+    assert cql2.conjuncts({"op": "and", "args": "junk"}) == []
+    either = {"op": "or", "args": [a, b]}
+    assert cql2.conjuncts(either) == [either]
+
+
+def test_is_false() -> None:
+    assert cql2.is_false(False)
+    assert cql2.is_false(
+        {"op": "and", "args": [_cmp("<", CLOUD, 1), {"op": "and", "args": [False]}]}
+    )
+    assert not cql2.is_false(True)
+    assert not cql2.is_false(None)
+    assert not cql2.is_false({"op": "or", "args": [False, _cmp("<", CLOUD, 1)]})
+    assert not cql2.is_false({"op": "not", "args": [False]})
+
+
+def test_comparison_puts_the_property_first() -> None:
+    assert cql2.comparison(_cmp("<", CLOUD, 5)) == ("eo:cloud_cover", "<", 5)
+    assert cql2.comparison(_cmp("<", 5, CLOUD)) == ("eo:cloud_cover", ">", 5)
+    assert cql2.comparison(_cmp(">=", 5, CLOUD)) == ("eo:cloud_cover", "<=", 5)
+    assert cql2.comparison(_cmp("=", "a", {"property": "platform"})) == ("platform", "=", "a")
+    assert cql2.comparison(_cmp("<>", CLOUD, 5)) is None
+    assert cql2.comparison(_cmp("<", CLOUD, {"property": "x"})) is None
+    assert cql2.comparison(_cmp("<", CLOUD, {"timestamp": "2020-01-01T00:00:00Z"})) is None
+    assert cql2.comparison(_cmp("<", CLOUD)) is None
+    assert cql2.comparison({"op": ["<"], "args": [CLOUD, 5]}) is None
+    assert cql2.comparison(True) is None
+
+
+@pytest.mark.parametrize(
+    ("expr", "bounds"),
+    [
+        (_cmp("<", CLOUD, 10), (None, 10)),
+        (_cmp("<=", CLOUD, 10.5), (None, 10.5)),
+        (_cmp(">", CLOUD, 10), (10, None)),
+        (_cmp(">=", CLOUD, 10), (10, None)),
+        (_cmp("=", CLOUD, 7), (7, 7)),
+        (_cmp(">", 20, CLOUD), (None, 20)),  # 20 > cloud: cloud < 20
+        (_cmp("between", CLOUD, 5, 30), (5, 30)),
+        (
+            {"op": "and", "args": [_cmp(">=", CLOUD, 5), _cmp("<", CLOUD, 50)]},
+            (5, 50),
+        ),
+        (  # nested and, intersected: the largest low, the smallest high
+            {
+                "op": "and",
+                "args": [
+                    _cmp("between", CLOUD, 0, 40),
+                    {"op": "and", "args": [_cmp(">", CLOUD, 10), _cmp("<=", CLOUD, 60)]},
+                ],
+            },
+            (10, 40),
+        ),
+        (  # contradictory: low > high, no value satisfies it
+            {"op": "and", "args": [_cmp("<", CLOUD, 5), _cmp(">", CLOUD, 10)]},
+            (10, 5),
+        ),
+        (_cmp("<", CLOUD, "10"), (None, None)),  # a string is not a number
+        (_cmp("<", CLOUD, True), (None, None)),  # nor is a boolean
+        (_cmp("between", CLOUD, 5, "x"), (None, None)),
+        (_cmp("between", CLOUD, [5, 30]), (None, None)),  # not CQL2-JSON's between
+        (_cmp("<", {"property": "view:sun_elevation"}, 10), (None, None)),
+        ({"op": "not", "args": [_cmp("<", CLOUD, 10)]}, (None, None)),
+        ({"op": "or", "args": [_cmp("<", CLOUD, 10), _cmp(">", CLOUD, 90)]}, (None, None)),
+        ({"op": "and", "args": [True, _cmp("<", CLOUD, 10)]}, (None, 10)),
+        ({"op": "and", "args": [{"op": "not", "args": [False]}, _cmp("=", CLOUD, 0)]}, (0, 0)),
+    ],
+)
+def test_numeric_bounds(expr: object, bounds: tuple) -> None:
+    assert cql2.numeric_bounds(expr, "eo:cloud_cover") == bounds
+
+
+def test_numeric_bounds_keep_the_literal_types() -> None:
+    low, high = cql2.numeric_bounds(_cmp("between", CLOUD, 5, 30.5), "eo:cloud_cover")
+    assert type(low) is int and type(high) is float
