@@ -13,8 +13,10 @@ from functools import cache
 import pytest
 from shapely.geometry import shape
 
-from stacbridge import geometry as geo
 from stacbridge.providers.cmr import translate as t
+from stacbridge.stac import extensions as ext
+from stacbridge.stac import geometry as geo
+from stacbridge.stac import media
 from tests.conftest import FIXTURES, validate_stac
 
 CMR = FIXTURES / "cmr"
@@ -107,15 +109,15 @@ def test_every_recorded_granule_translates_to_a_valid_item(name):
 
 
 _EXTENSION_MARKERS = {
-    t.EXT_EO: '"eo:',
-    t.EXT_PROJ: '"proj:',
-    t.EXT_FILE: '"file:',
-    t.EXT_GRID: '"grid:',
-    t.EXT_SAT: '"sat:',
-    t.EXT_VIEW: '"view:',
-    t.EXT_SCI: '"sci:',
-    t.EXT_PROCESSING: '"processing:',
-    t.EXT_ALTERNATE: '"alternate"',
+    ext.EO: '"eo:',
+    ext.PROJECTION: '"proj:',
+    ext.FILE: '"file:',
+    ext.GRID: '"grid:',
+    ext.SAT: '"sat:',
+    ext.VIEW: '"view:',
+    ext.SCIENTIFIC: '"sci:',
+    ext.PROCESSING: '"processing:',
+    ext.ALTERNATE: '"alternate"',
 }
 
 
@@ -157,6 +159,18 @@ def test_hls_asset_keys_are_unique_stable_and_named_after_the_file():
     assert set(hls_item(1)["assets"]) == HLS_KEYS
 
 
+def test_clashing_asset_keys_are_numbered_from_two():
+    # one `unique_key` for every translator: the first asset keeps the key, the second is _2
+    rec = records("granules_umm_json__NLDAS_GES_DISC__box_onprem.json")[0]
+    service = {"Type": "USE SERVICE API", "Subtype": "OPENDAP DATA"}
+    rec["umm"]["RelatedUrls"] = [
+        {"URL": "https://h/opendap/a.nc", **service},
+        {"URL": "https://h/opendap/b.nc", **service},
+    ]
+    assets = t.granule_to_item(rec)["assets"]
+    assert list(assets) == ["opendap", "opendap_2"]
+
+
 def test_hls_bands_are_cogs_with_s3_alternates_and_roles():
     item = hls_item()
     b03 = item["assets"]["B03"]
@@ -170,7 +184,7 @@ def test_hls_bands_are_cogs_with_s3_alternates_and_roles():
         }
     }
     assert all(
-        item["assets"][k]["type"] == t.COG and "s3" in item["assets"][k]["alternate"]
+        item["assets"][k]["type"] == media.COG and "s3" in item["assets"][k]["alternate"]
         for k in HLS_BANDS
     )
     assert item["assets"]["thumbnail"]["roles"] == ["thumbnail"]
@@ -184,13 +198,13 @@ def test_hls_bands_are_cogs_with_s3_alternates_and_roles():
         if ru["Type"] == "GET DATA":
             assert ru["URL"] in hrefs
     assert not any("s3credentials" in h for h in hrefs)
-    assert t.EXT_ALTERNATE in item["stac_extensions"]
+    assert ext.ALTERNATE in item["stac_extensions"]
 
 
 def test_hls_without_known_cog_collection_is_plain_geotiff():
     item = hls_item(collection_id="SOMETHING.v1", cog=False)
     assert item["assets"]["B03"]["type"] == "image/tiff; application=geotiff"
-    assert hls_item(collection_id="HLSL30.v2.0")["assets"]["B03"]["type"] == t.COG
+    assert hls_item(collection_id="HLSL30.v2.0")["assets"]["B03"]["type"] == media.COG
 
 
 def test_hls_properties():
@@ -214,7 +228,7 @@ def test_hls_properties():
 
 def test_hls_projection_from_tile_attributes():
     item = hls_item()
-    assert t.EXT_PROJ in item["stac_extensions"]
+    assert ext.PROJECTION in item["stac_extensions"]
     for key in HLS_BANDS | {"Fmask", "SAA", "SZA", "VAA", "VZA"}:
         a = item["assets"][key]
         assert a["proj:epsg"] == 32615  # MGRS 15U: UTM zone 15 north
@@ -242,7 +256,7 @@ def test_proj_needs_every_input_and_a_consistent_zone():
             a["Values"] = ["UTM, WGS84, UTM ZONE 16"]  # disagrees with tile 15UXP
     item = t.granule_to_item(rec)
     assert "proj:epsg" not in item["assets"]["B03"]
-    assert t.EXT_PROJ not in item["stac_extensions"]
+    assert ext.PROJECTION not in item["stac_extensions"]
 
 
 def test_mgrs_southern_hemisphere_epsg():
@@ -329,7 +343,7 @@ def test_swot_named_archive_entries_match_their_files():
 def test_an_unnamed_archive_entry_is_not_spread_over_many_files():
     item = hls_item()  # one "Not provided" entry, fifteen files
     assert not [k for a in item["assets"].values() for k in a if k.startswith("file:")]
-    assert t.EXT_FILE not in item["stac_extensions"]
+    assert ext.FILE not in item["stac_extensions"]
 
 
 @pytest.mark.parametrize(
@@ -514,22 +528,6 @@ def test_single_date_time():
     assert "start_datetime" not in p
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("2024-02-11T16:58:31.150Z", "2024-02-11T16:58:31.150Z"),
-        ("2024-02-11T16:58:31Z", "2024-02-11T16:58:31Z"),
-        ("2024-02-11T16:58:31", "2024-02-11T16:58:31Z"),
-        ("2024-02-11T16:58:31.5-01:00", "2024-02-11T17:58:31.5Z"),
-        ("2024-02-11", "2024-02-11T00:00:00Z"),
-        ("not a date", None),
-        (None, None),
-    ],
-)
-def test_rfc3339(value, expected):
-    assert t.rfc3339(value) == expected
-
-
 # -- collections ----------------------------------------------------------------------------
 def _collection(name: str, i: int = 0) -> dict:
     return t.collection_to_stac(records(name)[i])
@@ -559,7 +557,7 @@ def test_gamssa_collection():
     ]
     assert c["sci:doi"] == "10.5067/GHGAM-4FA1A"
     assert c["sci:citation"].startswith("Australian Bureau of Meteorology. 2019. GHRSST L4")
-    assert t.EXT_SCI in c["stac_extensions"]
+    assert ext.SCIENTIFIC in c["stac_extensions"]
     assert c["license"] == "proprietary"  # no UseConstraints at all
     assert {"rel": "cite-as", "href": "https://doi.org/10.5067/GHGAM-4FA1A"} in c["links"]
     assert c["summaries"]["platform"][:2] == ["buoys", "suomi-npp"]

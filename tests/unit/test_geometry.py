@@ -9,7 +9,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, Polygon, shape
 
-from stacbridge import geometry as geo
+from stacbridge.stac import geometry as geo
 
 
 def _square(x0: float, y0: float, x1: float, y1: float, ccw: bool = True) -> list[list[float]]:

@@ -15,8 +15,10 @@ from functools import cache
 import jsonschema
 import pytest
 
-from stacbridge import geometry as geo
 from stacbridge.providers.m2m import translate as t
+from stacbridge.stac import extensions as ext
+from stacbridge.stac import geometry as geo
+from stacbridge.stac import media
 from tests.conftest import FIXTURES, STAC_OFFLINE, validate_stac
 
 M2M = FIXTURES / "m2m"
@@ -63,15 +65,15 @@ def as_served(obj: dict) -> dict:
 
 
 _EXTENSION_MARKERS = {
-    t.EXT_EO: '"eo:',
-    t.EXT_VIEW: '"view:',
-    t.EXT_LANDSAT: '"landsat:',
-    t.EXT_GRID: '"grid:',
-    t.EXT_PROJ: '"proj:',
-    t.EXT_FILE: '"file:',
-    t.EXT_ORDER: '"order:',
-    t.EXT_SCI: '"sci:',
-    t.EXT_ITEM_ASSETS: '"item_assets"',
+    ext.EO: '"eo:',
+    ext.VIEW: '"view:',
+    ext.LANDSAT: '"landsat:',
+    ext.GRID: '"grid:',
+    ext.PROJECTION: '"proj:',
+    ext.FILE: '"file:',
+    ext.ORDER: '"order:',
+    ext.SCIENTIFIC: '"sci:',
+    ext.ITEM_ASSETS: '"item_assets"',
 }
 
 
@@ -86,7 +88,7 @@ def _landsat_fields_schema() -> dict:
 
 def assert_valid(obj: dict) -> None:
     validate_stac(as_served(obj))
-    if t.EXT_LANDSAT in obj["stac_extensions"]:
+    if ext.LANDSAT in obj["stac_extensions"]:
         jsonschema.validate(obj["properties"], _landsat_fields_schema())
     # the extensions listed are exactly the ones used
     blob = json.dumps({k: v for k, v in obj.items() if k != "stac_extensions"})
@@ -205,7 +207,7 @@ def test_summary_scene_is_a_valid_item():
     assert p["created"] == "2016-09-11T19:20:23Z"
     # no land cloud cover in a summary: the landsat extension (which requires it) is not used
     assert not [k for k in p if k.startswith("landsat:")]
-    assert t.EXT_LANDSAT not in item["stac_extensions"]
+    assert ext.LANDSAT not in item["stac_extensions"]
     assert "order:status" not in p  # no download options given: nothing to order
 
 
@@ -265,7 +267,7 @@ def test_full_metadata_scene_is_a_valid_item():
     assert p["view:sun_elevation"] == pytest.approx(36.66924622)
     assert p["view:off_nadir"] == 0.0
     assert p["gsd"] == 30.0
-    for url in (t.EXT_LANDSAT, t.EXT_PROJ, t.EXT_VIEW, t.EXT_EO, t.EXT_GRID):
+    for url in (ext.LANDSAT, ext.PROJECTION, ext.VIEW, ext.EO, ext.GRID):
         assert url in item["stac_extensions"]
     assert item["bbox"] == [-59.16927, -27.04536, -56.86729, -24.94199]
 
@@ -297,7 +299,7 @@ def test_proj_epsg_only_for_utm_on_wgs84():
     scene = _set_field(full_scene(), "Map Projection Level-1", "PS")  # Antarctic scenes
     item = t.scene_to_item(scene, "landsat_8_c1")
     assert "proj:epsg" not in item["properties"]
-    assert t.EXT_PROJ not in item["stac_extensions"]
+    assert ext.PROJECTION not in item["stac_extensions"]
     scene = _set_field(full_scene(), "UTM Zone", 0)
     assert "proj:epsg" not in t.scene_to_item(scene, "landsat_8_c1")["properties"]
 
@@ -307,7 +309,7 @@ def test_unknown_cloud_cover_is_dropped():
     scene["cloudCover"] = "-1"  # Landsat's "not calculated"
     item = t.scene_to_item(scene, "landsat_8_c1")
     assert "eo:cloud_cover" not in item["properties"]
-    assert t.EXT_EO not in item["stac_extensions"]
+    assert ext.EO not in item["stac_extensions"]
     assert_valid(item)
 
 
@@ -379,7 +381,7 @@ def test_full_scene_with_download_options_is_orderable():
     assert not any("order:status" in a for a in item["assets"].values())
     assert item["assets"]["bundle"]["file:size"] == 904370712
     assert {"thumbnail", "browse", "bundle"} <= set(item["assets"])
-    assert t.EXT_ORDER in item["stac_extensions"] and t.EXT_FILE in item["stac_extensions"]
+    assert ext.ORDER in item["stac_extensions"] and ext.FILE in item["stac_extensions"]
     # no wms product (LandsatLook renderings) became an m2m:// asset
     refs = [a["href"] for a in item["assets"].values() if a["href"].startswith("m2m://")]
     assert refs == ["m2m://landsat_8_c1/LC82260782020217LGN00/5e83d0b84df8d8c2"]
@@ -661,7 +663,7 @@ def test_landsat_ot_c2_l2_collection():
     ia = coll["item_assets"]
     assert {"bundle", "SR_B1", "SR_B7", "ST_B10", "QA_PIXEL", "MTL_json"} <= set(ia)
     assert "B8" not in ia  # no panchromatic band at Level-2
-    assert ia["SR_B4"]["type"] == t.COG
+    assert ia["SR_B4"]["type"] == media.COG
     assert ia["SR_B4"]["eo:bands"] == [{"name": "B4", "common_name": "red"}]
     assert ia["MTL_xml"] == {
         "title": "Product Metadata File (xml)",
@@ -700,7 +702,7 @@ def test_other_recorded_collections():
     ev = t.dataset_to_collection(ds["event1058"])
     assert ev["extent"]["spatial"]["bbox"] == [[-180.0, -90.0, 180.0, 90.0]]
     assert ev["extent"]["temporal"]["interval"] == [[None, None]]  # "0021-09-16" is junk
-    assert "sci:doi" not in ev and t.EXT_SCI not in ev["stac_extensions"]
+    assert "sci:doi" not in ev and ext.SCIENTIFIC not in ev["stac_extensions"]
     assert ev["description"] == ev["title"] == "200412_Tsunami_IndianOcean"
 
     ev741 = t.dataset_to_collection(ds["event741"])

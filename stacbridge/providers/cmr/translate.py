@@ -14,7 +14,7 @@ archive entry that cannot be tied to one file.
 
 `granule_to_item` is on the hot path (design §9: ≥ 20,000 granules/s/core), so it reads the
 record with plain dict lookups, keeps its tables at module level, and its geometry is plain
-Python: `stacbridge.geometry` only reaches for shapely/antimeridian for the rare footprints its
+Python: `stacbridge.stac.geometry` only reaches for shapely/antimeridian for the rare footprints its
 own antimeridian cut does not handle.
 Output dicts may share small immutable-by-convention lists (e.g. `proj:transform` across the
 assets of one Item): treat the result as read-only or copy it before mutating nested values.
@@ -22,28 +22,18 @@ assets of one Item): treat the result as read-only or copy it before mutating ne
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
-from stacbridge import geometry as geo
-from stacbridge.items import STAC_VERSION, item_dict
+from stacbridge.stac import geometry as geo
+from stacbridge.stac import values
+from stacbridge.stac.extensions import collection_extensions
+from stacbridge.stac.items import STAC_VERSION, item_dict
+from stacbridge.stac.media import BY_EXTENSION, COG, GEOTIFF, HTML, PDF, media_type
+from stacbridge.stac.values import as_float, as_int, multihash, rfc3339, unique_key
 
 JSON = dict[str, Any]
 
-
-EXT_EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
-EXT_PROJ = "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
-EXT_FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
-EXT_GRID = "https://stac-extensions.github.io/grid/v1.1.0/schema.json"
-EXT_SAT = "https://stac-extensions.github.io/sat/v1.0.0/schema.json"
-EXT_VIEW = "https://stac-extensions.github.io/view/v1.0.0/schema.json"
-EXT_SCI = "https://stac-extensions.github.io/scientific/v1.0.0/schema.json"
-EXT_PROCESSING = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
-EXT_ALTERNATE = "https://stac-extensions.github.io/alternate-assets/v1.2.0/schema.json"
-
-COG = "image/tiff; application=geotiff; profile=cloud-optimized"
-GEOTIFF = "image/tiff; application=geotiff"
 
 # Collections whose GeoTIFFs are known to be COGs (their UMM-C says "Cloud Optimized GeoTIFF";
 # `collection_is_cog` reads that from a UMM-C record for anything not listed here).
@@ -56,58 +46,12 @@ KNOWN_COG_COLLECTIONS = frozenset(
     }
 )
 
-# Media types by (lower-case) file extension.
-MEDIA_TYPES: dict[str, str] = {
-    "tif": GEOTIFF,
-    "tiff": GEOTIFF,
-    "nc": "application/netcdf",
-    "nc4": "application/netcdf",
-    "h5": "application/x-hdf5",
-    "he5": "application/x-hdf5",
-    "hdf5": "application/x-hdf5",
-    "hdf": "application/x-hdf",
-    "json": "application/json",
-    "xml": "application/xml",
-    "zip": "application/zip",
-    "txt": "text/plain",
-    "log": "text/plain",
-    "csv": "text/csv",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "gif": "image/gif",
-    "html": "text/html",
-    "htm": "text/html",
-    "pdf": "application/pdf",
-}
 # Extensions stripped from file names when deriving asset keys (`B03.tif` → `B03`).
-_STRIP_EXTS = frozenset(MEDIA_TYPES) | {"gz", "bz2", "tar", "tgz", "grb", "grb2", "grib", "bin"}
+_STRIP_EXTS = frozenset(BY_EXTENSION) | {"gz", "bz2", "tar", "tgz", "grb", "grb2", "grib", "bin"}
 
-# Checksum sidecar files (`x.nc.sha256`) and multihash prefixes (varint code + digest length).
+# Checksum sidecar files (`x.nc.sha256`).
 _CHECKSUM_EXTS = frozenset({"md5", "sha1", "sha256", "sha512"})
 
-
-def _varint(n: int) -> str:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return out.hex()
-
-
-# algorithm (upper case, no '-' / '_' / ' ') → (multihash prefix, digest length in hex chars)
-_MULTIHASH: dict[str, tuple[str, int]] = {
-    name: (_varint(code) + _varint(size), size * 2)
-    for name, code, size in (
-        ("MD5", 0xD5, 16),
-        ("SHA1", 0x11, 20),
-        ("SHA256", 0x12, 32),
-        ("SHA384", 0x20, 48),
-        ("SHA512", 0x13, 64),
-    )
-}
-_HEX = re.compile(r"[0-9a-fA-F]+")
 
 # Size units: decimal and binary multipliers.  `Size`+`SizeUnit` is turned into bytes only
 # when exactly one reading gives a whole number of bytes (providers differ: ORNL writes
@@ -139,13 +83,10 @@ _SERVICE_KEYS = {"OPENDAP DATA": "opendap", "THREDDS DATA": "thredds"}
 _KEY_SEPS = "._-"
 _S3_TITLE = "Direct S3 access"
 
-_RFC3339_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z")
 _MGRS = re.compile(r"^(\d{1,2})([C-HJ-NP-X])([A-HJ-NP-Z]{2})$")
 _EPSG = re.compile(r"(?:EPSG:)?(\d{4,5})$")
 _SENTINEL = re.compile(r"^sentinel-(\d)[a-d]$")
 _SLUG = re.compile(r"[^a-z0-9]+")
-_DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)", re.IGNORECASE)
-_DOI = re.compile(r"^10\.[0-9a-zA-Z]{4,}/\S+$")
 
 _EMPTY: JSON = {}
 
@@ -217,44 +158,6 @@ def collection_is_cog(record: JSON) -> bool:
 
 
 # -- small conversions --------------------------------------------------------------------------
-def rfc3339(value: Any) -> str | None:
-    """An RFC 3339 UTC timestamp ending in `Z`, or None if `value` is not a date/time."""
-    if not isinstance(value, str) or not value:
-        return None
-    if _RFC3339_Z.fullmatch(value):
-        return value
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if not isinstance(parsed, dt.datetime):  # pragma: no cover - fromisoformat gives datetime
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    parsed = parsed.astimezone(dt.UTC)
-    text = parsed.strftime("%Y-%m-%dT%H:%M:%S")
-    if parsed.microsecond:
-        text += f".{parsed.microsecond:06d}".rstrip("0")
-    return text + "Z"
-
-
-def _float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if f == f and f not in (float("inf"), float("-inf")) else None
-
-
-def _int(value: Any) -> int | None:
-    f = _float(value)
-    if f is None or f != int(f):
-        return None
-    return int(f)
-
-
 def _first(values: Any) -> Any:
     if isinstance(values, list):
         return values[0] if values else None
@@ -282,13 +185,6 @@ def _constellation(platforms: list[str]) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
-def _doi(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    doi = _DOI_PREFIX.sub("", value.strip())
-    return doi if _DOI.match(doi) else None
-
-
 # -- geometry -----------------------------------------------------------------------------------
 def _positions(points: Any) -> list[list[float]]:
     return [[float(p["Longitude"]), float(p["Latitude"])] for p in points]
@@ -300,10 +196,10 @@ def umm_geometry(geometry: JSON | None) -> geo.Shape | None:
         return None
     shapes: list[geo.Shape | None] = []
     for br in geometry.get("BoundingRectangles") or ():
-        w = _float(br.get("WestBoundingCoordinate"))
-        s = _float(br.get("SouthBoundingCoordinate"))
-        e = _float(br.get("EastBoundingCoordinate"))
-        n = _float(br.get("NorthBoundingCoordinate"))
+        w = as_float(br.get("WestBoundingCoordinate"))
+        s = as_float(br.get("SouthBoundingCoordinate"))
+        e = as_float(br.get("EastBoundingCoordinate"))
+        n = as_float(br.get("NorthBoundingCoordinate"))
         if None in (w, s, e, n):
             continue
         shapes.append(geo.box(w, s, e, n))  # type: ignore[arg-type]
@@ -369,20 +265,13 @@ def _suffix(base: str, stems: list[str]) -> str | None:
     return None
 
 
-def _unique(key: str, assets: JSON) -> str:
-    i = 1
-    while f"{key}_{i}" in assets:
-        i += 1
-    return f"{key}_{i}"
-
-
 def _size_bytes(entry: JSON) -> int | None:
     n = entry.get("SizeInBytes")
     if n is not None:
-        n = _int(n)
+        n = as_int(n)
         if n is not None and n >= 0:
             return n
-    size = _float(entry.get("Size"))
+    size = as_float(entry.get("Size"))
     unit = _UNITS.get(str(entry.get("SizeUnit", "")).upper())
     if size is None or unit is None or size < 0:
         return None
@@ -399,15 +288,7 @@ def _checksum(entry: JSON) -> str | None:
     ck = entry.get("Checksum")
     if not ck:
         return None
-    value = ck.get("Value")
-    algo = str(ck.get("Algorithm", "")).upper().replace("-", "").replace("_", "")
-    spec = _MULTIHASH.get(algo.replace(" ", ""))
-    if spec is None or not isinstance(value, str):
-        return None
-    value = value.strip().lower()
-    if len(value) != spec[1] or not _HEX.fullmatch(value):
-        return None
-    return spec[0] + value
+    return multihash(ck.get("Algorithm"), ck.get("Value"))
 
 
 def _file_fields(entry: JSON) -> JSON:
@@ -502,8 +383,8 @@ def _tile_code(umm: JSON) -> str | None:
     name = str(tis.get("TilingIdentificationSystemName", "")).upper()
     c1 = tis.get("Coordinate1") or _EMPTY
     c2 = tis.get("Coordinate2") or _EMPTY
-    a, a2 = _int(c1.get("MinimumValue")), _int(c1.get("MaximumValue"))
-    b, b2 = _int(c2.get("MinimumValue")), _int(c2.get("MaximumValue"))
+    a, a2 = as_int(c1.get("MinimumValue")), as_int(c1.get("MaximumValue"))
+    b, b2 = as_int(c2.get("MinimumValue")), as_int(c2.get("MaximumValue"))
     if a is None or b is None or (a2 is not None and a2 != a) or (b2 is not None and b2 != b):
         return None
     if a < 0 or b < 0:
@@ -544,8 +425,6 @@ def granule_to_item(
         )
 
     props: JSON = {}
-    ext_eo = ext_proj = ext_file = ext_grid = ext_sat = ext_view = ext_sci = False
-    ext_proc = ext_alt = False
 
     # time
     te = umm.get("TemporalExtent") or _EMPTY
@@ -590,12 +469,11 @@ def granule_to_item(
     aa: JSON = {a.get("Name"): a.get("Values") for a in attrs} if attrs else _EMPTY
 
     cloud = umm.get("CloudCover")
-    cloud = _float(cloud) if cloud is not None else None
+    cloud = as_float(cloud) if cloud is not None else None
     if cloud is None and aa:
         cloud = _anum(aa, "CLOUD_COVERAGE")
     if cloud is not None and 0.0 <= cloud <= 100.0:
         props["eo:cloud_cover"] = cloud
-        ext_eo = True
 
     proj = None
     if aa:
@@ -608,7 +486,6 @@ def granule_to_item(
             m = _MGRS.match(tile)
             if m:
                 props["grid:code"] = f"MGRS-{tile}"
-                ext_grid = True
                 mgrs = (m.group(1), m.group(2))
         proj = _proj_fields(aa, mgrs)
         if proj is not None:
@@ -618,36 +495,30 @@ def granule_to_item(
         v = _anum(aa, "MEAN_SUN_AZIMUTH_ANGLE")
         if v is not None and 0.0 <= v <= 360.0:
             props["view:sun_azimuth"] = v
-            ext_view = True
         v = _anum(aa, "MEAN_SUN_ZENITH_ANGLE")
         if v is not None and 0.0 <= v <= 180.0:
             props["view:sun_elevation"] = round(90.0 - v, 10)
-            ext_view = True
         v = _anum(aa, "MEAN_VIEW_ZENITH_ANGLE")
         if v is not None and 0.0 <= v <= 90.0:
             # the view zenith angle seen from the ground is the incidence angle by definition
             props["view:incidence_angle"] = v
-            ext_view = True
         doi = aa.get("IDENTIFIER_PRODUCT_DOI")
-        doi = _doi(_first(doi)) if doi else None
+        doi = values.doi(_first(doi)) if doi else None
         if doi:
             props["sci:doi"] = doi
-            ext_sci = True
     if "grid:code" not in props:
         code = _tile_code(umm)
         if code:
             props["grid:code"] = code
-            ext_grid = True
 
     # orbit
     ocsd = umm.get("OrbitCalculatedSpatialDomains")
     if ocsd:
-        orbits = {_int(o.get("OrbitNumber")) for o in ocsd}
+        orbits = {as_int(o.get("OrbitNumber")) for o in ocsd}
         if len(orbits) == 1:
             n = orbits.pop()
             if n is not None and n >= 1:
                 props["sat:absolute_orbit"] = n
-                ext_sat = True
 
     # geometry
     shape = None
@@ -658,7 +529,6 @@ def granule_to_item(
             d1, d2 = orbit.get("StartDirection"), orbit.get("EndDirection")
             if d1 == d2 and d1 in ("A", "D"):
                 props["sat:orbit_state"] = "ascending" if d1 == "A" else "descending"
-                ext_sat = True
         g = hsd.get("Geometry")
         if g:
             try:
@@ -671,40 +541,18 @@ def granule_to_item(
     pdt = rfc3339(dg.get("ProductionDateTime"))
     if pdt:
         props["processing:datetime"] = pdt
-        ext_proc = True
     pge = umm.get("PGEVersionClass")
     if pge and pge.get("PGEName") and pge.get("PGEVersion"):
         props["processing:software"] = {str(pge["PGEName"]): str(pge["PGEVersion"])}
-        ext_proc = True
 
     # assets
     assets: JSON = {}
     related = umm.get("RelatedUrls")
     if related:
-        ext_file, ext_alt, used_proj = _assets(related, umm, ur, dg, cog, proj, assets)
-        ext_proj = used_proj
+        _assets(related, umm, ur, dg, cog, proj, assets)
 
-    exts = []
-    if ext_eo:
-        exts.append(EXT_EO)
-    if ext_proj:
-        exts.append(EXT_PROJ)
-    if ext_file:
-        exts.append(EXT_FILE)
-    if ext_grid:
-        exts.append(EXT_GRID)
-    if ext_sat:
-        exts.append(EXT_SAT)
-    if ext_view:
-        exts.append(EXT_VIEW)
-    if ext_sci:
-        exts.append(EXT_SCI)
-    if ext_proc:
-        exts.append(EXT_PROCESSING)
-    if ext_alt:
-        exts.append(EXT_ALTERNATE)
-
-    return item_dict(ur, collection_id, shape, props, assets, exts)
+    # the Item declares the extensions of the fields it ended up with
+    return item_dict(ur, collection_id, shape, props, assets)
 
 
 def _assets(
@@ -715,8 +563,8 @@ def _assets(
     cog: bool,
     proj: JSON | None,
     assets: JSON,
-) -> tuple[bool, bool, bool]:
-    """Fill `assets` from RelatedUrls; returns (file ext used, alternate used, proj used).
+) -> None:
+    """Fill `assets` from RelatedUrls.
 
     One pass over the links builds the assets and attaches each `s3://` link to the asset of
     the same file name as its `s3` alternate.  s3 links listed before their https twin,
@@ -736,10 +584,9 @@ def _assets(
     late_s3 = []
     sidecars = []
     unnamed_data = []
-    used_proj = used_alt = False
     # module constants as locals: this loop runs ~40 times per HLS granule
     url_types, strip_exts, checksum_exts = _URL_TYPES, _STRIP_EXTS, _CHECKSUM_EXTS
-    media_types, geotiff, s3_title = MEDIA_TYPES, GEOTIFF, _S3_TITLE
+    media_types, geotiff, s3_title = BY_EXTENSION, GEOTIFF, _S3_TITLE
     tif_type = COG if cog else GEOTIFF
     last_data, service = _DIRECT, _SERVICE
     for ru in related:
@@ -753,7 +600,6 @@ def _assets(
                 late_s3.append(ru)
             elif "alternate" not in target:
                 target["alternate"] = {"s3": {"href": url, "title": s3_title}}
-                used_alt = True
             continue
         cat = url_types.get(ru.get("Type"))
         if cat is None:
@@ -805,7 +651,6 @@ def _assets(
                     asset["proj:bbox"] = p_bbox
                 else:
                     asset.update(proj)
-                used_proj = True
             if key is None:
                 unnamed_data.append((fname, asset))
                 by_name.setdefault(fname, asset)
@@ -822,7 +667,7 @@ def _assets(
             asset["roles"] = ["service"]
             key = key or "service"
             if key in assets:
-                key = _unique(key, assets)
+                key = unique_key(key, assets)
             assets[key] = asset
             continue
         elif cat == _BROWSE:
@@ -833,7 +678,7 @@ def _assets(
             asset = {"href": url}
             if title:
                 asset["title"] = title
-            mt = MEDIA_TYPES.get(ext) or ru.get("MimeType")
+            mt = BY_EXTENSION.get(ext) or ru.get("MimeType")
             if mt:
                 asset["type"] = mt
             asset["roles"] = ["thumbnail"]
@@ -852,12 +697,12 @@ def _assets(
             asset = {"href": url}
             if title:
                 asset["title"] = title
-            mt = MEDIA_TYPES.get(ext) or ru.get("MimeType")
+            mt = BY_EXTENSION.get(ext) or ru.get("MimeType")
             if mt:
                 asset["type"] = mt
             asset["roles"] = ["metadata"]
         if key in assets:
-            key = _unique(key, assets)
+            key = unique_key(key, assets)
         assets[key] = asset
         if fname not in by_name:
             by_name[fname] = asset
@@ -866,7 +711,7 @@ def _assets(
     for fname, asset in unnamed_data:
         key = "data" if len(data_assets) == 1 else fname
         if key in assets:
-            key = _unique(key, assets)
+            key = unique_key(key, assets)
         assets[key] = asset
 
     for url, fname, algo, ru in sidecars:
@@ -876,7 +721,7 @@ def _assets(
             key = next((k for k, a in assets.items() if a is target), key)
         key = f"{key}_{algo}"
         if key in assets:
-            key = _unique(key, assets)
+            key = unique_key(key, assets)
         asset = {"href": url}
         title = ru.get("Description")
         if title:
@@ -894,7 +739,6 @@ def _assets(
         if target is not None:
             if "alternate" not in target:
                 target["alternate"] = {"s3": {"href": url, "title": _S3_TITLE}}
-                used_alt = True
             continue  # else: a second s3 copy of one file
         if cat in (None, _INFO, _SERVICE):
             continue  # an s3 "information" link without an https twin
@@ -908,8 +752,8 @@ def _assets(
             key, roles = ("metadata_" + sfx if sfx else "metadata"), ["metadata"]
         key = "s3_" + key
         if key in assets:
-            key = _unique(key, assets)
-        mt = MEDIA_TYPES.get(ext) or ru.get("MimeType")
+            key = unique_key(key, assets)
+        mt = BY_EXTENSION.get(ext) or ru.get("MimeType")
         if mt is GEOTIFF and cog:
             mt = COG
         asset = {"href": url, "title": _S3_TITLE}
@@ -922,7 +766,6 @@ def _assets(
         by_name[fname] = asset
 
     # file:size / file:checksum
-    used_file = False
     if dg.get("ArchiveAndDistributionInformation"):
         named, unnamed = _archive_entries(dg)
         for name, entry in named.items():
@@ -931,15 +774,12 @@ def _assets(
                 fields = _file_fields(entry)
                 if fields:
                     target.update(fields)
-                    used_file = True
         # An entry without a file name can only be tied to a file when it is the granule's
         # sole entry and the granule has a single data file (Daymet, MODIS, GPM…).
         if not named and len(unnamed) == 1 and len(data_assets) == 1:
             fields = _file_fields(unnamed[0])
             if fields:
                 data_assets[0].update(fields)
-                used_file = True
-    return used_file, used_alt, used_proj
 
 
 # -- collections ------------------------------------------------------------------------------
@@ -961,7 +801,6 @@ _SPDX_PATTERNS = [
     (re.compile(r"creativecommons\.org/licenses/by/3\.0|\bCC[- ]BY[- ]3\.0\b", re.I), "CC-BY-3.0"),
     (re.compile(r"opendatacommons\.org/licenses/odbl|\bODbL\b", re.I), "ODbL-1.0"),
 ]
-_LINK_TYPES = {"pdf": "application/pdf", "html": "text/html", "htm": "text/html"}
 
 
 def _license(use: Any) -> tuple[str, JSON | None]:
@@ -1053,7 +892,7 @@ def _spatial(umm: JSON) -> list[list[float]]:
     bboxes: list[list[float]] = []
     for br in g.get("BoundingRectangles") or ():
         b = [
-            _float(br.get(k))
+            as_float(br.get(k))
             for k in (
                 "WestBoundingCoordinate",
                 "SouthBoundingCoordinate",
@@ -1127,7 +966,9 @@ def _citation(umm: JSON, doi: str | None) -> str | None:
 
 
 def _link_type(href: str) -> str | None:
-    return _LINK_TYPES.get(href.rpartition("/")[2].rpartition(".")[2].lower())
+    # only document types: a collection's links are pages to read, not files to parse
+    mt = media_type(href)
+    return mt if mt is HTML or mt is PDF else None
 
 
 def collection_to_stac(record: JSON) -> JSON:
@@ -1135,14 +976,13 @@ def collection_to_stac(record: JSON) -> JSON:
     umm = record.get("umm") or _EMPTY
     short_name = str(umm.get("ShortName") or "")
     version = str(umm.get("Version") or "")
-    exts: list[str] = []
 
     links: list[JSON] = []
     license_id, license_link = _license(umm.get("UseConstraints"))
     if license_link is not None:
         links.append(license_link)
 
-    doi = _doi((umm.get("DOI") or _EMPTY).get("DOI"))
+    doi = values.doi((umm.get("DOI") or _EMPTY).get("DOI"))
     if doi:
         links.append({"rel": "cite-as", "href": f"https://doi.org/{doi}"})
     hrefs = {link["href"] for link in links}
@@ -1163,8 +1003,8 @@ def collection_to_stac(record: JSON) -> JSON:
                     thumbnail = {"href": href, "roles": ["thumbnail"]}
                     if ru.get("Description"):
                         thumbnail["title"] = ru["Description"]
-                    if MEDIA_TYPES.get(ext, "").startswith("image/"):
-                        thumbnail["type"] = MEDIA_TYPES[ext]
+                    if BY_EXTENSION.get(ext, "").startswith("image/"):
+                        thumbnail["type"] = BY_EXTENSION[ext]
             continue
         else:
             continue
@@ -1194,12 +1034,11 @@ def collection_to_stac(record: JSON) -> JSON:
     level = str((umm.get("ProcessingLevel") or _EMPTY).get("Id") or "").strip()
     if level and level.upper() not in ("NA", "NOT PROVIDED", "NOT APPLICABLE"):
         summaries["processing:level"] = [level if level.upper().startswith("L") else f"L{level}"]
-        exts.append(EXT_PROCESSING)
 
     coll: JSON = {
         "type": "Collection",
         "stac_version": STAC_VERSION,
-        "stac_extensions": exts,
+        "stac_extensions": [],  # set below, from the fields the Collection ends up with
         "id": collection_id(short_name, version),
         "title": umm.get("EntryTitle") or short_name,
         "description": umm.get("Abstract") or umm.get("EntryTitle") or short_name,
@@ -1220,6 +1059,5 @@ def collection_to_stac(record: JSON) -> JSON:
     citation = _citation(umm, doi)
     if citation:
         coll["sci:citation"] = citation
-    if doi or citation:
-        exts.insert(0, EXT_SCI)
+    coll["stac_extensions"] = collection_extensions(coll)
     return coll

@@ -43,26 +43,15 @@ from typing import Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stacbridge import geometry as geo
-from stacbridge.items import STAC_VERSION, item_dict
+from stacbridge.stac import geometry as geo
+from stacbridge.stac import values
+from stacbridge.stac.extensions import collection_extensions
+from stacbridge.stac.items import STAC_VERSION, item_dict
+from stacbridge.stac.media import BY_EXTENSION, COG, GEOTIFF, GZIP, TAR, media_type
+from stacbridge.stac.values import as_float, format_rfc3339, multihash, unique_key
 
 JSON = dict[str, Any]
 
-
-EXT_EO = "https://stac-extensions.github.io/eo/v1.1.0/schema.json"
-EXT_VIEW = "https://stac-extensions.github.io/view/v1.0.0/schema.json"
-EXT_LANDSAT = "https://stac-extensions.github.io/landsat/v2.0.0/schema.json"
-EXT_GRID = "https://stac-extensions.github.io/grid/v1.1.0/schema.json"
-EXT_PROJ = "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
-EXT_FILE = "https://stac-extensions.github.io/file/v2.1.0/schema.json"
-EXT_ORDER = "https://stac-extensions.github.io/order/v1.1.0/schema.json"
-EXT_SCI = "https://stac-extensions.github.io/scientific/v1.0.0/schema.json"
-EXT_ITEM_ASSETS = "https://stac-extensions.github.io/item-assets/v1.0.0/schema.json"
-
-COG = "image/tiff; application=geotiff; profile=cloud-optimized"
-GEOTIFF = "image/tiff; application=geotiff"
-TAR = "application/x-tar"
-GZIP = "application/gzip"
 
 #: `order:status` of an Item whose files need a `download-request` first (order ext. v1.1.0).
 ORDERABLE = "orderable"
@@ -192,24 +181,6 @@ _SPECIAL_ROLES = {
     "QA_PIXEL": ["cloud", "cloud-shadow", "snow-ice", "water-mask"],
     "QA_RADSAT": ["saturation"],
 }
-_MEDIA_TYPES = {
-    "tif": GEOTIFF,
-    "tiff": GEOTIFF,
-    "txt": "text/plain",
-    "xml": "application/xml",
-    "json": "application/json",
-    "jpg": "image/jpeg",
-    "jpeg": "image/jpeg",
-    "png": "image/png",
-    "tar": TAR,
-    "gz": GZIP,
-    "tgz": GZIP,
-    "zip": "application/zip",
-    "h5": "application/x-hdf5",
-    "hdf": "application/x-hdf",
-    "jp2": "image/jp2",
-    "pdf": "application/pdf",
-}
 # Landsat C2 product contents, in USGS's file naming (`<product id>_<key>.TIF` / `_<NAME>.<ext>`
 # → key `NAME_ext`): the keys `download_options_to_assets` gives the band files.
 _C2_META = ("ANG_txt", "MTL_txt", "MTL_xml", "MTL_json")
@@ -264,18 +235,6 @@ _C2_FILES[("etm", "2")] = _TM_ETM_L2
 # download-options systems that are not a file to fetch: LandsatLook WMS renderings (the
 # scene's own browse images already cover them) and "folder" parents of secondary downloads.
 _NOT_DOWNLOADS = frozenset({"wms", "folder"})
-# checksum id in download-options → multihash prefix (code + digest length) and hex length
-_CHECKSUMS = {
-    "sha256sum": ("1220", 64),
-    "sha256": ("1220", 64),
-    "sha512sum": ("1340", 128),
-    "sha512": ("1340", 128),
-    "sha1sum": ("1114", 40),
-    "sha1": ("1114", 40),
-    "md5sum": ("d50110", 32),
-    "md5": ("d50110", 32),
-}
-_HEX = re.compile(r"[0-9a-f]+")
 _SLUG = re.compile(r"[^a-z0-9]+")
 _REF_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
 _BROWSE_NOISE = re.compile(r"\b(?:landsatlook|preview|image|browse)\b")
@@ -287,9 +246,6 @@ _DATETIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d+)
 _DOY_TIME = re.compile(r"(\d{4}):(\d{3}):(\d\d):(\d\d):(\d\d)(?:\.(\d+))?")
 _SLASH_DATE = re.compile(r"(\d{4})/(\d\d)/(\d\d)")
 _MIN_YEAR = 1800  # `acquisitionStart: "0021-09-16"` is recorded: years before this are junk
-
-_DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:)", re.IGNORECASE)
-_DOI = re.compile(r"^10\.[0-9]{4,}(?:\.[0-9]+)*/\S+$")
 
 # full-metadata field names (C1 and C2 spellings)
 _F_START = ("Start Time",)
@@ -305,29 +261,12 @@ _F_GSD = ("Grid Cell Size Reflective",)
 
 
 # -- small conversions ---------------------------------------------------------------------------
-def _float(value: Any) -> float | None:
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if f - f == 0.0 else None  # NaN and ±inf give NaN
-
-
 def _field(md: JSON, names: tuple[str, ...]) -> Any:
     for name in names:
         v = md.get(name)
         if v is not None and v != "":
             return v
     return None
-
-
-def _iso(d: dt.datetime) -> str:
-    text = d.strftime("%Y-%m-%dT%H:%M:%S")
-    if d.microsecond:
-        text += f".{d.microsecond:06d}".rstrip("0")
-    return text + "Z"
 
 
 def _micro(frac: str | None) -> int:
@@ -373,7 +312,7 @@ def _acq_time(value: Any) -> str | None:
         return None
     if t.year != int(y):
         return None
-    return _iso(t)
+    return format_rfc3339(t)
 
 
 def _chicago_to_utc(value: Any) -> str | None:
@@ -389,8 +328,8 @@ def _chicago_to_utc(value: Any) -> str | None:
     except ValueError:
         return None
     if _CHICAGO is not None:
-        return _iso(t.replace(tzinfo=_CHICAGO).astimezone(_UTC))
-    return _iso((t + dt.timedelta(hours=_central_offset_hours(t))).replace(tzinfo=_UTC))
+        return format_rfc3339(t.replace(tzinfo=_CHICAGO).astimezone(_UTC))
+    return format_rfc3339((t + dt.timedelta(hours=_central_offset_hours(t))).replace(tzinfo=_UTC))
 
 
 def _nth_sunday(year: int, month: int, n: int) -> int:
@@ -431,13 +370,6 @@ def _day(value: Any) -> dt.date | None:
     except ValueError:
         return None
     return d if d.year >= _MIN_YEAR else None
-
-
-def _doi(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    doi = _DOI_PREFIX.sub("", value.strip())
-    return doi if _DOI.match(doi) else None
 
 
 def _slug(text: str) -> str:
@@ -610,7 +542,7 @@ def _browse_assets(browse: list[JSON], assets: JSON) -> None:
         sfx = _slug(_BROWSE_NOISE.sub(" ", str(name or "").lower())) if name else ""
         key = f"browse_{sfx}" if sfx else "browse"
         if key in assets:
-            key = _unique(key, assets)
+            key = unique_key(key, assets)
         a = {"href": path}
         if name:
             a["title"] = name
@@ -623,16 +555,8 @@ def _browse_assets(browse: list[JSON], assets: JSON) -> None:
 
 
 def _image_type(href: str) -> str | None:
-    ext = href.rpartition("/")[2].rpartition(".")[2].lower()
-    mt = _MEDIA_TYPES.get(ext)
+    mt = media_type(href)
     return mt if mt is not None and mt.startswith("image/") else None
-
-
-def _unique(key: str, assets: JSON) -> str:
-    i = 2
-    while f"{key}_{i}" in assets:
-        i += 1
-    return f"{key}_{i}"
 
 
 def _wrs(value: Any) -> str | None:
@@ -668,7 +592,6 @@ def scene_to_item(
             md = _EMPTY
 
     props: JSON = {}
-    exts: list[str] = []
 
     # time: acquisition start/stop when the metadata has it, else temporalCoverage
     start = _acq_time(_field(md, _F_START)) if md else None
@@ -723,17 +646,14 @@ def scene_to_item(
             props["constellation"] = "landsat"
 
     # cloud cover: a string in summaries, a string or number elsewhere; Landsat -1 = unknown
-    cloud = _float(_field(md, _F_SCENE_CLOUD)) if md else None
+    cloud = as_float(_field(md, _F_SCENE_CLOUD)) if md else None
     if cloud is None:
-        cloud = _float(scene.get("cloudCover"))
+        cloud = as_float(scene.get("cloudCover"))
     if cloud is not None and 0.0 <= cloud <= 100.0:
         props["eo:cloud_cover"] = cloud
-        exts.append(EXT_EO)
 
     if md:
-        _full_metadata(md, parsed, entity_id, props, exts)
-    if "grid:code" in props:
-        exts.append(EXT_GRID)
+        _full_metadata(md, parsed, entity_id, props)
 
     # geometry: the footprint, else the bounding box
     shape = _shape(scene.get("spatialCoverage"))
@@ -753,41 +673,31 @@ def scene_to_item(
         if files:
             for k, a in files.items():
                 if k in assets:
-                    k = _unique(k, assets)
+                    k = unique_key(k, assets)
                 assets[k] = a
             status = order_status(files)
             if status is not None:
                 props["order:status"] = status
-                exts.append(EXT_ORDER)
-            if any("file:size" in a or "file:checksum" in a for a in files.values()):
-                exts.append(EXT_FILE)
-            if EXT_EO not in exts and any("eo:bands" in a for a in files.values()):
-                exts.append(EXT_EO)
 
-    return item_dict(display_id, dataset_alias, shape, props, assets, exts)
+    # the Item declares the extensions of the fields it ended up with
+    return item_dict(display_id, dataset_alias, shape, props, assets)
 
 
 def _full_metadata(
-    md: JSON, parsed: JSON | None, entity_id: Any, props: JSON, exts: list[str]
+    md: JSON, parsed: JSON | None, entity_id: Any, props: JSON
 ) -> None:
     """Properties from a `metadataType: full` field list (`{fieldName: value}`)."""
-    view = False
-    v = _float(_field(md, _F_SUN_AZ))
+    v = as_float(_field(md, _F_SUN_AZ))
     if v is not None and 0.0 <= v <= 360.0:
         props["view:sun_azimuth"] = v
-        view = True
-    v = _float(_field(md, _F_SUN_EL))
+    v = as_float(_field(md, _F_SUN_EL))
     if v is not None and -90.0 <= v <= 90.0:
         props["view:sun_elevation"] = v
-        view = True
-    v = _float(_field(md, _F_ROLL))
+    v = as_float(_field(md, _F_ROLL))
     if v is not None and abs(v) <= 90.0:
         # Landsat points off nadir by rolling only: the off-nadir angle is |roll|
         props["view:off_nadir"] = abs(v)
-        view = True
-    if view:
-        exts.append(EXT_VIEW)
-    gsd = _float(_field(md, _F_GSD))
+    gsd = as_float(_field(md, _F_GSD))
     if gsd is not None and gsd > 0:
         props["gsd"] = gsd
 
@@ -803,10 +713,9 @@ def _full_metadata(
         and (proj is None or str(proj).strip().upper() == "UTM")
         and (datum is None or str(datum).strip().upper() == "WGS84")
     ):
-        z = _float(zone)
+        z = as_float(zone)
         if z is not None and z == int(z) and 1 <= z <= 60:
             props["proj:epsg"] = 32600 + int(z)
-            exts.append(EXT_PROJ)
 
     # landsat extension v2.0.0: every required field or none of them
     scene_id = md.get("Landsat Scene Identifier") or entity_id
@@ -816,7 +725,7 @@ def _full_metadata(
     correction = parsed["correction"]
     path = _wrs(md.get("WRS Path")) or parsed["wrs_path"]
     row = _wrs(md.get("WRS Row")) or parsed["wrs_row"]
-    land = _float(_field(md, _F_LAND_CLOUD))
+    land = as_float(_field(md, _F_LAND_CLOUD))
     if (
         _SCENE_ID_EXT.match(scene_id)
         and category in _CATEGORIES
@@ -837,7 +746,6 @@ def _full_metadata(
         props["landsat:wrs_path"] = path
         props["landsat:wrs_row"] = row
         props["landsat:cloud_cover_land"] = land
-        exts.append(EXT_LANDSAT)
 
 
 # -- download options ------------------------------------------------------------------------
@@ -863,13 +771,9 @@ def _checksum(entry: JSON) -> str | None:
     for ck in entry.get("checksum") or entry.get("checksum_values") or ():
         if not isinstance(ck, dict):
             continue
-        spec = _CHECKSUMS.get(str(ck.get("id", "")).lower())
-        value = ck.get("value")
-        if spec is None or not isinstance(value, str):
-            continue
-        value = value.strip().lower()
-        if len(value) == spec[1] and _HEX.fullmatch(value):
-            return spec[0] + value
+        mh = multihash(ck.get("id"), ck.get("value"))
+        if mh is not None:
+            return mh
     return None
 
 
@@ -895,7 +799,7 @@ def _file_key(name: str, parent: str) -> tuple[str, str]:
 def _band_fields(key: str, ext: str, family: str | None, cog: bool) -> JSON:
     """title / type / roles (/ eo:bands) of a Landsat band file by its key."""
     out: JSON = {}
-    mt = _MEDIA_TYPES.get(ext)
+    mt = BY_EXTENSION.get(ext)
     if mt is GEOTIFF and cog:
         mt = COG
     bands = _BANDS_BY_FAMILY.get(family) if family else None
@@ -985,7 +889,7 @@ def download_options_to_assets(options: list[JSON], dataset_alias: str) -> dict[
             a["roles"] = _ROLES_BUNDLE
             _file_info(o, a)
             if key in assets:
-                key = _unique(key, assets)
+                key = unique_key(key, assets)
             assets[key] = a
         if o.get("available") is False or o.get("downloadSystem") == "wms":
             continue
@@ -1010,7 +914,7 @@ def _secondary(
             a["title"] = name
         _file_info(sub, a)
         if key in assets:
-            key = _unique(key, assets)
+            key = unique_key(key, assets)
         assets[key] = a
     for nested in sub.get("secondaryDownloads") or ():
         _secondary(nested, parent, alias, family, c2, assets)
@@ -1029,7 +933,7 @@ def _file_info(entry: JSON, asset: JSON) -> None:
 def _dataset_bbox(sb: Any) -> list[float]:
     if not isinstance(sb, dict):
         return list(geo.GLOBAL_BBOX)  # STAC needs an extent; none stated = not restricted
-    w, s, e, n = (_float(sb.get(k)) for k in ("west", "south", "east", "north"))
+    w, s, e, n = (as_float(sb.get(k)) for k in ("west", "south", "east", "north"))
     if w is None or s is None or e is None or n is None:
         return list(geo.GLOBAL_BBOX)
     s, n = max(-90.0, min(s, 90.0)), max(-90.0, min(n, 90.0))  # recorded: south -97.68
@@ -1110,7 +1014,6 @@ def dataset_to_collection(dataset: JSON) -> JSON:
     alias = str(dataset.get("datasetAlias") or dataset.get("datasetName") or "")
     name = dataset.get("collectionName") or alias
     title = str(dataset.get("collectionLongName") or name)
-    exts: list[str] = []
     links: list[JSON] = []
 
     public_domain = _usgs_public_domain(alias)
@@ -1129,7 +1032,7 @@ def dataset_to_collection(dataset: JSON) -> JSON:
     else:
         providers = [{**USGS_EROS, "roles": ["host"]}]
 
-    doi = _doi(dataset.get("doiNumber"))
+    doi = values.doi(dataset.get("doiNumber"))
     if doi:
         links.append({"rel": "cite-as", "href": f"https://doi.org/{doi}"})
 
@@ -1145,7 +1048,7 @@ def dataset_to_collection(dataset: JSON) -> JSON:
     coll: JSON = {
         "type": "Collection",
         "stac_version": STAC_VERSION,
-        "stac_extensions": exts,
+        "stac_extensions": [],  # set below, from the fields the Collection ends up with
         "id": alias,
         "title": title,
         "description": description,
@@ -1162,11 +1065,9 @@ def dataset_to_collection(dataset: JSON) -> JSON:
     item_assets = item_assets_for(alias)
     if item_assets:
         coll["item_assets"] = item_assets
-        exts.append(EXT_ITEM_ASSETS)
-        exts.append(EXT_EO)  # the band definitions carry eo:bands
     if doi:
         coll["sci:doi"] = doi
-        exts.append(EXT_SCI)
+    coll["stac_extensions"] = collection_extensions(coll)
     return coll
 
 
