@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import attr
 from fastapi import FastAPI, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.middleware import ProxyHeaderMiddleware
 from stac_fastapi.api.models import ItemCollectionUri, create_request_model
@@ -65,10 +65,34 @@ CORS_EXPOSE_HEADERS = ["Content-Range", "Accept-Ranges", "Content-Length", "ETag
 class FilterPostRequest(BaseModel):
     """POST filter that also takes CQL2 text, as pystac-client sends it (`filter-lang`)."""
 
-    filter_expr: dict[str, Any] | str | None = Field(
-        None, alias="filter", description="A CQL2 filter, as CQL2-JSON or CQL2 text.")
+    filter_expr: dict[str, Any] | bool | str | None = Field(
+        None, alias="filter",
+        description="A CQL2 filter, as CQL2-JSON (an object, or the literal true/false) or "
+                    "CQL2 text.")
     filter_crs: str | None = Field(None, alias="filter-crs")
     filter_lang: Literal["cql2-json", "cql2-text"] | None = Field(None, alias="filter-lang")
+
+
+class SearchPostBody(BaseSearchPostRequest):
+    """The POST /search body: refused with a 400 unless it is a JSON object.
+
+    stac-pydantic's own `before` validators call `.get` on the body, so a JSON array, number,
+    string, `null` or a non-JSON (form) body used to escape as an AttributeError — a 500.  This
+    validator runs before them (pydantic runs a subclass's `before` validators first) and turns
+    all of those into a validation error that says what was sent.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _a_json_object(cls, data: Any) -> Any:
+        if isinstance(data, dict | BaseModel):
+            return data
+        if isinstance(data, bytes | bytearray):
+            got = "a body that is not JSON (send it as application/json)"
+        else:
+            got = {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean",
+                   type(None): "JSON null"}.get(type(data), "a JSON number")
+        raise ValueError(f"the request body must be a JSON object (a STAC search), got {got}")
 
 
 @attr.s
@@ -149,7 +173,7 @@ def create_app(settings: Settings | None = None,
         "SearchGetRequest", base_model=BaseSearchGetRequest, extensions=extensions,
         request_type="GET")
     search_post = create_request_model(
-        "SearchPostRequest", base_model=BaseSearchPostRequest, extensions=extensions,
+        "SearchPostRequest", base_model=SearchPostBody, extensions=extensions,
         request_type="POST")
     items_get = create_request_model(
         "ItemCollectionUri", base_model=ItemCollectionUri,

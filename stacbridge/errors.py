@@ -68,8 +68,14 @@ def error_response(status: int, code: str, description: str,
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            parts.append("the request body is not valid JSON")
+            continue
+        if err.get("type") == "missing" and tuple(err.get("loc", ())) == ("body",):
+            parts.append("the request body is missing: send a JSON object")
+            continue
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
-        msg = err.get("msg", "invalid")
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts) or "invalid request"
 

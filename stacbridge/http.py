@@ -73,6 +73,12 @@ async def send_with_retries(client: httpx.AsyncClient, provider: str, request: h
                 raise ProviderError(provider, f"cannot reach {_where(request.url)}: "
                                     f"{type(exc).__name__}", status_code=502) from exc
             delay = None
+        except (httpx.InvalidURL, httpx.RequestError) as exc:
+            # not transient, so not retried: an answer httpx cannot read — a redirect whose
+            # Location it cannot parse (it builds the next request even when not following
+            # redirects), a body it cannot decode
+            raise ProviderError(provider, f"unreadable answer from {_where(request.url)}: "
+                                f"{type(exc).__name__}", status_code=502) from exc
         else:
             if response.status_code not in retry_statuses:
                 return response

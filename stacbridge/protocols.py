@@ -211,6 +211,15 @@ class UpstreamRejected(ProviderError):
     status_code = 400
 
 
+#: What a translator (`granule_to_item`, `scene_to_item`, `collection_to_stac`...) may raise for
+#: one upstream record it cannot turn into STAC: the record is malformed, not the gateway.
+#: Providers catch these per record, log the reason and skip the record, so one bad record
+#: never fails a page; a property test (tests/unit/test_translate_robustness.py) holds every
+#: translator to this family on mutated recordings.
+UNTRANSLATABLE: tuple[type[Exception], ...] = (
+    ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
+
+
 class CollectionNotFound(LookupError):
     """A catalogue does not serve `collection_id` (the API answers 404)."""
 

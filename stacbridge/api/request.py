@@ -32,7 +32,9 @@ class Search:
     intersects: JSON | None = None
     datetime: str | None = None
     limit: int = 10
-    filter: JSON | None = None
+    #: parsed CQL2-JSON; None when there is no filter or it matches everything, False when it
+    #: matches nothing (see `parse_filter`)
+    filter: JSON | bool | None = None
     sortby: list[tuple[str, str]] = field(default_factory=list)
     fields_include: list[str] = field(default_factory=list)
     fields_exclude: list[str] = field(default_factory=list)
@@ -115,8 +117,14 @@ CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84",
          "https://www.opengis.net/def/crs/OGC/1.3/CRS84")
 
 
-def parse_filter(expr: Any, lang: str | None, crs: str | None = None) -> JSON | None:
-    """Parse CQL2 text or JSON into CQL2-JSON, with a message that says what is wrong."""
+def parse_filter(expr: Any, lang: str | None, crs: str | None = None) -> JSON | bool | None:
+    """Parse CQL2 text or JSON into CQL2-JSON, with a message that says what is wrong.
+
+    A filter that is constant whatever the item (`true`, `false`, `x < 5 OR true`, `NOT true`)
+    is answered as such: None when it matches everything (the search is the unfiltered one, so
+    upstream counts and push-downs still apply), False when it matches nothing (the engine
+    answers an empty page without asking any upstream).
+    """
     if crs not in (None, "", *CRS84):
         raise BadRequest(f"filter-crs {crs!r} is not supported; use CRS84 (longitude, "
                          "latitude)")
@@ -128,7 +136,7 @@ def parse_filter(expr: Any, lang: str | None, crs: str | None = None) -> JSON | 
     except FilterTooComplex as exc:
         raise BadRequest(f"filter too complex: {exc}") from exc
     try:
-        if isinstance(expr, dict):
+        if isinstance(expr, dict | bool):
             parsed = cql2.Expr(expr)
         elif lang == "cql2-json" or (isinstance(expr, str) and expr.lstrip().startswith("{")):
             parsed = cql2.Expr(orjson.loads(expr))
@@ -138,7 +146,16 @@ def parse_filter(expr: Any, lang: str | None, crs: str | None = None) -> JSON | 
     except Exception as exc:
         message = " ".join(str(exc).split())
         raise BadRequest(f"invalid CQL2 filter: {message}") from exc
-    return parsed.to_json()
+    out = parsed.to_json()
+    try:
+        constant = parsed.reduce().to_json()
+    except Exception:  # noqa: BLE001 - no reduction (older cql2, odd input): keep it as sent
+        constant = out
+    if constant is True:
+        return None
+    if constant is False:
+        return False
+    return out
 
 
 def parse_sortby(value: Any) -> list[tuple[str, str]]:

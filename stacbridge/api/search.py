@@ -120,7 +120,12 @@ class SearchEngine:
         targets = await self.targets(search, interval)
         self.check_sortby(search, targets)
         post_filter = PostFilter(search, interval)
-        page = await self._collect(search, request, targets, post_filter, state)
+        if search.filter is False:
+            # a filter that matches nothing: the last page, empty and exactly counted, rather
+            # than scanning upstream pages only to drop every item
+            page = _Page([], None, 0)
+        else:
+            page = await self._collect(search, request, targets, post_filter, state)
 
         items = [item for _, item in page.found]
         await self.presenter.decorate(items, DecorationContext(

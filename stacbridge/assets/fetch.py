@@ -138,10 +138,16 @@ class AllowListedFetcher:
                 try:
                     location = urljoin(url, raw_location)
                     location_host = hostport(location)
+                    scheme = urlsplit(location).scheme.lower()
                 except ValueError as exc:
                     raise ProviderError(
                         self.provider, "the data host redirected to an invalid URL"
                     ) from exc
+                if scheme not in ("http", "https") or not location_host:
+                    # never hand a client a javascript:/data:/file: "download" link
+                    raise ProviderError(
+                        self.provider, "the data host redirected to a URL that is not http(s)"
+                    )
                 if self.login_host is not None and location_host == self.login_host:
                     return LoginRequired(host)
                 if not self.allowed_url(location):

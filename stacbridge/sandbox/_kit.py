@@ -11,12 +11,15 @@ requests fail — so these three live once here instead of once per emulator:
 - `Fault` / `FaultQueue`: ``POST /_sandbox/faults`` queues a fault for the next ``count``
   matching requests (a delay, then an error if one is given); ``GET`` lists, ``DELETE`` clears.
   Each emulator names the spec fields it understands and renders the error in its provider's
-  shape (CMR's ``{"errors": [...]}``, M2M's envelope or an HTML proxy page).
+  shape (CMR's ``{"errors": [...]}``, M2M's envelope or an HTML proxy page). ``body`` and
+  ``headers`` craft a malformed answer instead: the body sent verbatim (a JSON value other than a
+  string is serialised), with ``status`` or 200, and/or extra headers on the normal answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections import Counter, deque
@@ -210,6 +213,8 @@ class Fault:
 
     `path` (CMR) matches a substring of the URL path, `endpoint` (M2M) one endpoint name
     exactly; None matches every request. `message` / `errors` override the error text.
+    `body` replaces the whole answer (sent as given, with `status` or 200); `headers` are set on
+    whatever is answered (e.g. a ``CMR-Hits`` that is not a number on a normal page).
     """
 
     count: int = 1
@@ -221,11 +226,14 @@ class Fault:
     error_code: str | None = None
     message: str | None = None
     errors: list[str] | None = None
+    body: bytes | None = None
+    headers: dict[str, str] | None = None
 
     @property
     def active(self) -> bool:
         """Whether queuing it would do anything (a spec with nothing to inject is dropped)."""
-        return self.count > 0 and bool(self.error_code or self.status or self.delay)
+        return self.count > 0 and bool(self.error_code or self.status or self.delay
+                                       or self.body is not None or self.headers)
 
     def matches(self, path: str, endpoint: str | None) -> bool:
         return (self.path is None or self.path in path) and self.endpoint in (None, endpoint)
@@ -250,7 +258,20 @@ def _parse_field(name: str, spec: Mapping[str, Any]) -> Any:
         return int(spec.get(key, 1))
     if name == "delay":
         return float(spec.get(key, 0) or 0)
+    if name == "body":
+        body = spec.get(key)
+        if body is None:
+            return None
+        return body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    if name == "headers":
+        headers = spec.get(key)
+        return {str(k): str(v) for k, v in headers.items()} if headers else None
     return spec.get(key)
+
+
+def _listed(value: Any) -> Any:
+    """A fault field as ``GET /_sandbox/faults`` lists it (a crafted body as text)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 class FaultQueue:
@@ -295,7 +316,8 @@ class FaultQueue:
 
     def listing(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [{name: getattr(f, name) for name in self.fields} for f in self.faults]
+            return [{name: _listed(getattr(f, name)) for name in self.fields}
+                    for f in self.faults]
 
     async def endpoint(self, request: Request) -> Response:
         """``GET`` lists, ``POST`` queues one fault, ``DELETE`` clears; all answer the list."""

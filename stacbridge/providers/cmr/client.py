@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import orjson
 
+from stacbridge.checks import count_of, records_of
 from stacbridge.http import make_client, send_with_retries
 from stacbridge.perf import gc_paused
 from stacbridge.protocols import ProviderError, UpstreamRejected
@@ -63,8 +64,12 @@ class CMRClient:
             items = body["items"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise ProviderError(PROVIDER, "CMR answered with a body that is not umm_json") from exc
+        # the envelope's shape is CMR's promise: a wrong one fails the page as a 502, while a
+        # malformed record inside it is skipped by the provider
+        items = records_of(PROVIDER, items, f"CMR {kind} search: items")
         hits_header = response.headers.get("cmr-hits")
-        hits = int(hits_header) if hits_header and hits_header.isdigit() else body.get("hits")
+        hits = (count_of(PROVIDER, hits_header, "CMR's CMR-Hits header") if hits_header is not None
+                else count_of(PROVIDER, body.get("hits"), f"CMR {kind} search: hits"))
         next_after = response.headers.get("cmr-search-after") if items else None
         return CMRPage(items=items, hits=hits, search_after=next_after)
 

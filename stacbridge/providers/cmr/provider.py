@@ -23,6 +23,7 @@ from shapely.geometry import shape
 from shapely.geometry.polygon import orient
 
 from stacbridge.auth.earthdata import EarthdataLogin
+from stacbridge.checks import check_collection, check_item
 from stacbridge.config import EarthdataSettings
 from stacbridge.errors import BadRequest
 from stacbridge.http import make_client
@@ -30,6 +31,7 @@ from stacbridge.perf import gc_paused
 from stacbridge.protocols import (
     CATALOG,
     JSON,
+    UNTRANSLATABLE,
     AssetRequest,
     AssetResolution,
     Capabilities,
@@ -38,10 +40,12 @@ from stacbridge.protocols import (
     Interval,
     ItemPage,
     ItemQuery,
+    ProviderError,
 )
 from stacbridge.providers.cmr import translate
-from stacbridge.providers.cmr.client import CMRClient, Params
+from stacbridge.providers.cmr.client import PROVIDER, CMRClient, Params
 from stacbridge.providers.cmr.config import CMRSettings
+from stacbridge.stac import cql2 as cql2_kit
 from stacbridge.store import MemoryStore, Store
 
 MAX_POLYGON_POINTS = 500
@@ -55,11 +59,38 @@ def is_concept_id(value: str) -> bool:
     return bool(_CONCEPT_ID.match(value))
 
 
+def _obj(value: Any) -> JSON:
+    """`value` if it is a JSON object, else an empty one: a record's `meta`/`umm` may be junk."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    """`value` if it is a string (a usable, hashable lookup key), else None."""
+    return value if isinstance(value, str) else None
+
+
 def _stac_id(record: JSON) -> str | None:
-    umm = record.get("umm", {})
-    if umm.get("ShortName") and umm.get("Version"):
-        return translate.collection_id(umm["ShortName"], str(umm["Version"]))
+    umm = _obj(record.get("umm"))
+    short_name, version = _text(umm.get("ShortName")), umm.get("Version")
+    if short_name and isinstance(version, str | int | float) and not isinstance(version, bool):
+        return translate.collection_id(short_name, str(version))
     return None
+
+
+def granule_item(record: JSON, collection_id: str | None) -> JSON:
+    """One granule record as a checked STAC Item; an `UNTRANSLATABLE` error if it is malformed."""
+    return check_item(translate.granule_to_item(record, collection_id))
+
+
+def collection_of(record: JSON) -> JSON:
+    """One collection record as a checked STAC Collection; `UNTRANSLATABLE` if malformed."""
+    return check_collection(translate.collection_to_stac(record))
+
+
+def _skipped(what: str, ident: Any, exc: Exception) -> None:
+    """Log a record the translator refused (the reason, and a traceback for a translator bug)."""
+    log.warning("cmr: skipped an untranslatable %s %s: %s", what, ident, exc,
+                exc_info=not isinstance(exc, UNTRANSLATABLE))
 
 
 def _iso(value: Any) -> str:
@@ -100,35 +131,16 @@ def spatial_params(bbox: tuple[float, ...] | None, intersects: JSON | None) -> P
 _CLOUD = "eo:cloud_cover"
 
 
-def filter_params(expr: JSON | None) -> Params:
+def filter_params(expr: Any) -> Params:
     """CMR parameters that narrow a CQL2 filter upstream (the gateway still evaluates it all).
 
-    Only top-level conjuncts CMR can answer exactly are pushed down: comparisons of
-    `eo:cloud_cover` with a number become CMR's `cloud_cover=min,max` range.
+    Only top-level conjuncts CMR can answer are pushed down: bounds on `eo:cloud_cover` (`<`,
+    `<=`, `>`, `>=`, `=`, `between`, either operand order, intersected) become CMR's inclusive
+    `cloud_cover=min,max` range.  Contradictory bounds are not sent: the gateway's own
+    evaluation answers them.
     """
-    if not expr:
-        return []
-    conjuncts = expr["args"] if expr.get("op") == "and" else [expr]
-    low: float | None = None
-    high: float | None = None
-    for term in conjuncts:
-        op, args = term.get("op"), term.get("args") or []
-        if op not in ("<", "<=", ">", ">=", "=", "between") or not args:
-            continue
-        if args[0] != {"property": _CLOUD}:
-            continue
-        values = args[1:]
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-            continue
-        if op in ("<", "<="):
-            high = values[0] if high is None else min(high, values[0])
-        elif op in (">", ">="):
-            low = values[0] if low is None else max(low, values[0])
-        elif op == "=":
-            low = high = values[0]
-        elif op == "between" and len(values) == 2:
-            low, high = values
-    if low is None and high is None:
+    low, high = cql2_kit.numeric_bounds(expr, _CLOUD)
+    if (low is None and high is None) or (low is not None and high is not None and low > high):
         return []
     return [("cloud_cover", f"{'' if low is None else low},{'' if high is None else high}")]
 
@@ -168,20 +180,40 @@ class CMRProvider:
         return translate.parse_collection_id(collection_id) is not None
 
     def _remember(self, record: JSON) -> JSON:
-        stac = translate.collection_to_stac(record)
-        concept = translate.collection_concept_id(record)
+        """Translate a collection record and learn its ids; `UNTRANSLATABLE` if malformed."""
+        stac = collection_of(record)
+        concept = _text(translate.collection_concept_id(record))
         if concept:
             self._concept_to_id[concept] = stac["id"]
             self._id_to_concept.setdefault(stac["id"], concept)
-        title = record.get("umm", {}).get("EntryTitle")
+        title = _text(_obj(record.get("umm")).get("EntryTitle"))
         if title:
             self._title_to_id.setdefault(title, stac["id"])
         return stac
 
+    def _remember_all(self, records: list[JSON], out: dict[str, JSON]) -> None:
+        """`_remember` each record into `out`, skipping (and logging) malformed ones."""
+        for record in records:
+            try:
+                stac = self._remember(record)
+            except Exception as exc:  # noqa: BLE001 - one bad record never fails the listing
+                _skipped("collection", _obj(record.get("meta")).get("concept-id"), exc)
+                continue
+            out.setdefault(stac["id"], stac)
+
+    def _remember_one(self, record: JSON) -> JSON:
+        """`_remember` the one record a request is about: malformed, it is CMR's 502."""
+        try:
+            return self._remember(record)
+        except Exception as exc:  # reported, with the reason, as CMR's fault
+            _skipped("collection", _obj(record.get("meta")).get("concept-id"), exc)
+            raise ProviderError(PROVIDER, f"CMR sent a collection record stacbridge cannot "
+                                f"translate: {exc}") from exc
+
     def _in_scope(self, record: JSON) -> bool:
-        meta = record.get("meta", {})
-        return (meta.get("provider-id") in self.settings.providers
-                or meta.get("concept-id") in self.settings.collections
+        meta = _obj(record.get("meta"))
+        return (_text(meta.get("provider-id")) in self.settings.providers
+                or _text(meta.get("concept-id")) in self.settings.collections
                 or _stac_id(record) in self.settings.collections)
 
     def _scope_targets(self) -> list[Params]:
@@ -218,9 +250,7 @@ class CMRProvider:
                 return cached[1]
             out: dict[str, JSON] = {}
             for target in self._scope_targets():
-                for record in await self.client.search_all("collections", target):
-                    stac = self._remember(record)
-                    out.setdefault(stac["id"], stac)
+                self._remember_all(await self.client.search_all("collections", target), out)
             result = sorted(out.values(), key=lambda c: c["id"])
             self._collections = (time.monotonic(), result)
             return result
@@ -237,9 +267,8 @@ class CMRProvider:
             extra.append(("keyword", term))
         out: dict[str, JSON] = {}
         for target in self._scope_targets():
-            for record in await self.client.search_all("collections", [*target, *extra]):
-                stac = self._remember(record)
-                out.setdefault(stac["id"], stac)
+            self._remember_all(await self.client.search_all("collections", [*target, *extra]),
+                               out)
         return sorted(out.values(), key=lambda c: c["id"])
 
     async def _collection_record(self, collection_id: str) -> JSON | None:
@@ -253,7 +282,8 @@ class CMRProvider:
         if not in_scope:
             return None
         order = {p: i for i, p in enumerate(self.settings.providers)}
-        in_scope.sort(key=lambda r: order.get(r.get("meta", {}).get("provider-id"), len(order)))
+        in_scope.sort(key=lambda r: order.get(_text(_obj(r.get("meta")).get("provider-id")),
+                                              len(order)))
         return in_scope[0]
 
     async def get_collection(self, collection_id: str) -> JSON:
@@ -263,7 +293,7 @@ class CMRProvider:
         record = await self._collection_record(collection_id)
         if record is None:
             raise CollectionNotFound(collection_id)
-        collection = self._remember(record)
+        collection = self._remember_one(record)
         self._collection_cache[collection_id] = (time.monotonic(), collection)
         return collection
 
@@ -276,8 +306,10 @@ class CMRProvider:
                 record = await self._collection_record(cid)
                 if record is None:
                     raise CollectionNotFound(cid)
-                self._remember(record)
-                concept = self._id_to_concept[cid]
+                self._remember_one(record)
+                concept = self._id_to_concept.get(cid)
+                if concept is None:
+                    raise ProviderError(PROVIDER, f"CMR sent no concept id for {cid!r}")
             out.append(concept)
         return out
 
@@ -287,8 +319,7 @@ class CMRProvider:
         if missing:
             records = await self.client.search_all(
                 "collections", [("concept_id", c) for c in missing])
-            for record in records:
-                self._remember(record)
+            self._remember_all(records, {})
 
     # -- items ----------------------------------------------------------------------------
     async def _granule_targets(self, query: ItemQuery) -> list[Params]:
@@ -345,7 +376,7 @@ class CMRProvider:
         CMR's meta usually carries the collection concept id; some records only name their
         collection by EntryTitle (HLS) or carry no meta at all, hence the fallbacks.
         """
-        concepts = {r.get("meta", {}).get("collection-concept-id") for r in records}
+        concepts = {_text(_obj(r.get("meta")).get("collection-concept-id")) for r in records}
         concepts.discard(None)
         await self._collection_ids_for(concepts)  # type: ignore[arg-type]
         by_concept, by_title = self._concept_to_id, self._title_to_id
@@ -358,15 +389,15 @@ class CMRProvider:
     def _translate_all(records: list[JSON], by_concept: dict[str, str],
                        by_title: dict[str, str], default: str | None, out: list[JSON]) -> None:
         for record in records:
-            meta, umm = record.get("meta") or {}, record.get("umm") or {}
-            reference = umm.get("CollectionReference") or {}
-            cid = (by_concept.get(meta.get("collection-concept-id", ""))
-                   or by_title.get(reference.get("EntryTitle", "")) or default)
+            meta, umm = _obj(record.get("meta")), _obj(record.get("umm"))
+            reference = _obj(umm.get("CollectionReference"))
+            cid = (by_concept.get(_text(meta.get("collection-concept-id")) or "")
+                   or by_title.get(_text(reference.get("EntryTitle")) or "") or default)
             try:
-                item = translate.granule_to_item(record, cid)
-            except Exception:
-                log.warning("cmr: skipped an untranslatable granule %s",
-                            record.get("meta", {}).get("concept-id"), exc_info=True)
+                item = granule_item(record, cid)
+            except Exception as exc:  # noqa: BLE001 - `UNTRANSLATABLE`, or a translator bug:
+                # either way one bad granule costs itself, not the page
+                _skipped("granule", meta.get("concept-id"), exc)
                 continue
             out.append(item)
 

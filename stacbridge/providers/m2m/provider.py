@@ -10,6 +10,7 @@ order polled with `download-retrieve` (one poll loop per order, state in the sto
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -17,10 +18,12 @@ import httpx
 from shapely.geometry import shape
 
 from stacbridge.assets.orders import FAILED, Order, OrderDesk
+from stacbridge.checks import check_collection, check_item, count_of, object_of, records_of
 from stacbridge.errors import Forbidden
 from stacbridge.protocols import (
     CATALOG,
     JSON,
+    UNTRANSLATABLE,
     AssetRequest,
     AssetResolution,
     Capabilities,
@@ -33,10 +36,29 @@ from stacbridge.protocols import (
 from stacbridge.providers.m2m import translate
 from stacbridge.providers.m2m.client import M2MClient
 from stacbridge.providers.m2m.config import M2MSettings
+from stacbridge.stac import cql2 as cql2_kit
 from stacbridge.store import MemoryStore, Store
 
 NAME = "m2m"
 _CLOUD = "eo:cloud_cover"
+
+log = logging.getLogger("stacbridge.m2m")
+
+
+def scene_item(scene: JSON, alias: str, options: list[JSON]) -> JSON:
+    """One scene as a checked STAC Item; an `UNTRANSLATABLE` error if the record is malformed."""
+    return check_item(translate.scene_to_item(scene, alias, download_options=options))
+
+
+def dataset_collection(record: JSON) -> JSON:
+    """One dataset record as a checked STAC Collection; `UNTRANSLATABLE` if malformed."""
+    return check_collection(translate.dataset_to_collection(record))
+
+
+def _skipped(what: str, ident: Any, exc: Exception) -> None:
+    """Log a record the translator refused (the reason, and a traceback for a translator bug)."""
+    log.warning("m2m: skipped an untranslatable %s %s: %s", what, ident, exc,
+                exc_info=not isinstance(exc, UNTRANSLATABLE))
 
 
 def _m2m_time(value: Any) -> str | None:
@@ -83,33 +105,21 @@ def _mbr(west: float, south: float, east: float, north: float) -> JSON:
             "upperRight": {"latitude": north, "longitude": east}}
 
 
-def _split_filter(expr: JSON | None, filters: list[JSON]) -> tuple[Any, Any, list[JSON]]:
+def _split_filter(expr: Any, filters: list[JSON]) -> tuple[Any, Any, list[JSON]]:
     """Top-level AND terms M2M answers: cloud-cover bounds and equality on dataset filters."""
-    if not expr:
-        return None, None, []
-    terms = expr["args"] if expr.get("op") == "and" else [expr]
-    low = high = None
+    low, high = cql2_kit.numeric_bounds(expr, _CLOUD)
+    if low is not None and high is not None and low > high:
+        low = high = None  # contradictory: not sent, the gateway's evaluation answers it
     metadata: list[JSON] = []
-    for term in terms:
-        op, args = term.get("op"), term.get("args") or []
-        if len(args) != 2 or not isinstance(args[0], dict) or "property" not in args[0]:
+    for term in cql2_kit.conjuncts(expr):
+        found = cql2_kit.comparison(term)
+        if found is None or found[1] != "=" or found[0] == _CLOUD:
             continue
-        name, value = args[0]["property"], args[1]
-        if isinstance(value, dict):
-            continue
-        if name == _CLOUD and isinstance(value, int | float):
-            if op in ("<", "<="):
-                high = value if high is None else min(high, value)
-            elif op in (">", ">="):
-                low = value if low is None else max(low, value)
-            elif op == "=":
-                low = high = value
-            continue
-        if op == "=":
-            mapped = translate.queryable_to_filter(name, filters)
-            if mapped is not None:
-                metadata.append({"filterType": "value", "filterId": mapped["id"],
-                                 "value": value, "operation": "="})
+        name, _, value = found
+        mapped = translate.queryable_to_filter(name, filters)
+        if mapped is not None:
+            metadata.append({"filterType": "value", "filterId": mapped["id"],
+                             "value": value, "operation": "="})
     return low, high, metadata
 
 
@@ -151,7 +161,7 @@ class M2MProvider:
         found: dict[str, JSON] = {}
         for alias in self.settings.datasets:
             data = await self.client.call("dataset-search", {"datasetName": alias})
-            for record in data or []:
+            for record in records_of(NAME, data, "dataset-search: data"):
                 if str(record.get("datasetAlias", "")).lower() == alias:
                     found[alias] = record
         self._datasets = (time.monotonic(), found)
@@ -159,8 +169,13 @@ class M2MProvider:
 
     async def list_collections(self, query: CollectionQuery) -> list[JSON]:
         records = await self._dataset_records()
-        out = [translate.dataset_to_collection(records[a]) for a in self.settings.datasets
-               if a in records]
+        out = []
+        for alias in self.settings.datasets:
+            if alias in records:
+                try:
+                    out.append(dataset_collection(records[alias]))
+                except Exception as exc:  # noqa: BLE001 - one bad record never fails the list
+                    _skipped("dataset", alias, exc)
         if query.q:
             terms = [t.lower() for t in query.q]
             out = [c for c in out if any(t in (c["id"] + " " + c.get("title", "") + " "
@@ -174,12 +189,23 @@ class M2MProvider:
             collection_id) else None
         if record is None:
             raise CollectionNotFound(collection_id)
-        return translate.dataset_to_collection(record)
+        try:
+            return dataset_collection(record)
+        except Exception as exc:  # reported, with the reason, as M2M's fault
+            _skipped("dataset", collection_id, exc)
+            raise ProviderError(NAME, f"M2M sent a dataset record stacbridge cannot "
+                                f"translate: {exc}") from exc
 
     async def _dataset_filters(self, alias: str) -> list[JSON]:
         if alias not in self._filters:
-            self._filters[alias] = await self.client.call("dataset-filters",
-                                                          {"datasetName": alias}) or []
+            data = await self.client.call("dataset-filters", {"datasetName": alias})
+            filters = records_of(NAME, data, "dataset-filters: data")
+            try:  # read once here, so queryables and the filter push-down can trust them
+                translate.filters_to_queryables(filters, alias)
+            except UNTRANSLATABLE as exc:
+                raise ProviderError(NAME, f"dataset-filters: M2M sent filters stacbridge "
+                                    f"cannot read: {exc}") from exc
+            self._filters[alias] = filters
         return self._filters[alias]
 
     async def queryables(self, collection_id: str | None) -> JSON:
@@ -213,34 +239,43 @@ class M2MProvider:
             if field in self.capabilities.sortable:
                 payload["sortField"] = "acquisitionDate"
                 payload["sortDirection"] = "DESC" if direction == "desc" else "ASC"
-        data = await self.client.call("scene-search", payload) or {}
-        results = data.get("results") or []
+        data = object_of(NAME, await self.client.call("scene-search", payload),
+                         "scene-search: data")
+        results = records_of(NAME, data.get("results"), "scene-search: results")
+        returned = count_of(NAME, data.get("recordsReturned"), "scene-search: recordsReturned")
+        total = count_of(NAME, data.get("totalHits"), "scene-search: totalHits")
         items = await self._to_items(alias, results)
-        returned = int(data.get("recordsReturned") or len(results))
-        total = data.get("totalHits")
-        next_start = start + returned
-        if results and total is not None and next_start <= int(total):
+        next_start = start + (returned or len(results))
+        if results and total is not None and next_start <= total:
             next_cursor: Any = {"t": index, "n": next_start}
         elif index + 1 < len(datasets):
             next_cursor = {"t": index + 1, "n": 1}
         else:
             next_cursor = None
         exact = str(data.get("totalHitsAccuracy", "exact")).lower() == "exact"
-        matched = int(total) if total is not None and exact and len(datasets) == 1 else None
+        matched = total if total is not None and exact and len(datasets) == 1 else None
         return ItemPage(items=items, next_cursor=next_cursor, number_matched=matched)
 
     async def _to_items(self, alias: str, scenes: list[JSON]) -> list[JSON]:
+        """Translate a page of scenes; a malformed one is skipped (logged), not the page."""
         if not scenes:
             return []
-        entity_ids = [str(translate.scene_entity_id(s)) for s in scenes]
-        options = await self.client.call(
-            "download-options", {"datasetName": alias, "entityIds": entity_ids}) or []
+        entity_ids = [translate.scene_entity_id(s) for s in scenes]
+        data = await self.client.call(
+            "download-options", {"datasetName": alias,
+                                 "entityIds": [e for e in entity_ids if e is not None]})
         by_entity: dict[str, list[JSON]] = {}
-        for option in options:
+        for option in records_of(NAME, data, "download-options: data"):
             by_entity.setdefault(str(option.get("entityId")), []).append(option)
-        return [translate.scene_to_item(scene, alias,
-                                        download_options=by_entity.get(entity, []))
-                for scene, entity in zip(scenes, entity_ids, strict=True)]
+        out = []
+        for scene, entity in zip(scenes, entity_ids, strict=True):
+            try:
+                options = by_entity.get(entity, []) if entity else []
+                out.append(scene_item(scene, alias, options))
+            except Exception as exc:  # noqa: BLE001 - `UNTRANSLATABLE`, or a translator bug:
+                # either way one bad scene costs itself, not the page
+                _skipped("scene", entity, exc)
+        return out
 
     async def _scene(self, alias: str, display_id: str) -> JSON | None:
         try:
@@ -253,7 +288,7 @@ class M2MProvider:
             raise
         if isinstance(data, list):
             data = data[0] if data else None
-        return data or None
+        return object_of(NAME, data, "scene-metadata: data") or None
 
     async def _items_by_id(self, datasets: list[str], ids: tuple[str, ...]) -> list[JSON]:
         out = []
@@ -291,9 +326,12 @@ class M2MProvider:
         data = await self.client.call("download-request", {
             "downloads": [{"entityId": order.upstream["entityId"],
                            "productId": order.upstream["productId"]}],
-            "label": label, "downloadApplication": "M2M"}) or {}
-        available = data.get("availableDownloads") or []
-        preparing = data.get("preparingDownloads") or []
+            "label": label, "downloadApplication": "M2M"})
+        data = object_of(NAME, data, "download-request: data")
+        available = records_of(NAME, data.get("availableDownloads"),
+                               "download-request: availableDownloads")
+        preparing = records_of(NAME, data.get("preparingDownloads"),
+                               "download-request: preparingDownloads")
         if available:
             self._ready(order, available[0].get("url"))
         elif preparing:
@@ -314,16 +352,17 @@ class M2MProvider:
 
     async def _poll_order(self, order: Order) -> Order:
         """One `download-retrieve` for the order's label."""
-        data = await self.client.call("download-retrieve",
-                                      {"label": order.upstream.get("label")}) or {}
+        data = object_of(NAME, await self.client.call(
+            "download-retrieve", {"label": order.upstream.get("label")}),
+            "download-retrieve: data")
         download_id = order.upstream.get("downloadId")
         entity = order.upstream.get("entityId")
-        for entry in data.get("available") or []:
+        for entry in records_of(NAME, data.get("available"), "download-retrieve: available"):
             if (download_id is not None and entry.get("downloadId") == download_id) or (
                     download_id is None and str(entry.get("entityId")) == entity):
                 self._ready(order, entry.get("url"))
                 return order
-        for entry in data.get("requested") or []:
+        for entry in records_of(NAME, data.get("requested"), "download-retrieve: requested"):
             if entry.get("downloadId") == download_id and entry.get("statusText"):
                 order.message = f"USGS: {entry['statusText']}"
         return order

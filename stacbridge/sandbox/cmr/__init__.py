@@ -7,7 +7,10 @@
 * ``POST /_sandbox/faults`` (JSON ``{"status": 503, "count": 2, "retry_after": 1}`` or
   ``{"delay": 5.0, "count": 1}``; optional ``"path"`` substring filter and ``"errors"`` body
   override) queues a fault for the next ``count`` search requests (a delay, then the status if
-  one is given, else the normal answer); ``GET`` lists queued faults, ``DELETE`` clears them;
+  one is given, else the normal answer); ``"body"`` (sent verbatim in CMR's content type, with
+  ``status`` or 200; a JSON value other than a string is serialised) and ``"headers"`` (set on
+  whatever is answered, e.g. ``{"CMR-Hits": "lots"}``) craft a malformed answer instead;
+  ``GET`` lists queued faults, ``DELETE`` clears them;
 * ``GET /_sandbox/requests`` returns the recent search-request log (method, path, raw query
   string, form body, the ``cmr-search-after`` request header, response status);
   ``DELETE`` clears it.

@@ -42,7 +42,7 @@ _FAULT_MESSAGES = {
 
 
 #: The fault-spec fields CMR understands (`_kit.Fault`), in the order ``GET`` lists them.
-_FAULT_FIELDS = ("status", "count", "retry_after", "delay", "path", "errors")
+_FAULT_FIELDS = ("status", "count", "retry_after", "delay", "path", "errors", "body", "headers")
 
 
 class _SandboxState:
@@ -127,6 +127,13 @@ def create_cmr_app(
         fault = state.faults.take(path=request.url.path)
         if fault is not None:
             await fault.pause()
+            if fault.body is not None:  # a crafted (malformed) answer, in CMR's content type
+                entry["status"] = fault.status or 200
+                content_type = (GRANULE_CONTENT_TYPE if concept_type == "granule"
+                                else COLLECTION_CONTENT_TYPE)
+                return Response(fault.body, status_code=fault.status or 200,
+                                headers={**headers, "content-type": content_type,
+                                         **(fault.headers or {})})
             if fault.status:
                 fault_headers = {**headers, **fault.retry_after_header()}
                 entry["status"] = fault.status
@@ -164,6 +171,8 @@ def create_cmr_app(
             GRANULE_CONTENT_TYPE if concept_type == "granule" else COLLECTION_CONTENT_TYPE
         )
         entry["status"] = 200
+        if fault is not None and fault.headers:
+            headers.update(fault.headers)
         return Response(payload, status_code=200, headers=headers)
 
     async def requests_log(request: Request) -> Response:

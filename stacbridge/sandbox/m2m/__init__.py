@@ -131,7 +131,9 @@ Sandbox controls (not M2M)
 ``POST /_sandbox/faults`` ``{"errorCode": "RATE_LIMIT", "count": 2, "endpoint": "scene-search"}``
 (the M2M envelope, HTTP 500 unless ``"status"`` says otherwise), ``{"status": 503, "count": n}``
 (an HTML error page, as a front-end proxy answers; ``"retry_after"`` adds the header) or
-``{"delay": s, "count": n}`` — for the next ``count`` matching requests (``endpoint`` omitted:
+``{"delay": s, "count": n}`` or ``{"body": {...}, "endpoint": "scene-search"}`` (a crafted,
+malformed answer sent verbatim — the whole envelope — with ``status`` or 200) — for the next
+``count`` matching requests (``endpoint`` omitted:
 any; ``"download"``: the file route), checked before authentication; ``GET`` lists, ``DELETE``
 clears. ``GET /_sandbox/stats`` (``logins``, ``requests_by_endpoint``, ``downloads``,
 ``errors_by_code``, ``active_keys`` and the ``Recorder`` counters), ``GET /_sandbox/requests``
