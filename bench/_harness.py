@@ -38,12 +38,16 @@ RESULT_PREFIX = "BENCH-RESULT "
 class Child:
     """A `_serve.py` child process; `info` is the JSON line it printed once ready."""
 
-    def __init__(self, mode: str, env: dict[str, str] | None = None,
-                 timeout: float = 60.0) -> None:
+    def __init__(self, mode: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> None:
         self.mode = mode
         self.proc = subprocess.Popen(
-            [sys.executable, str(SERVE), mode], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            env=env, cwd=str(REPO), text=True)
+            [sys.executable, str(SERVE), mode],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=str(REPO),
+            text=True,
+        )
         self.info: dict[str, Any] = self._read_ready(timeout)
         self.pid: int = self.proc.pid
 
@@ -89,11 +93,13 @@ def sandbox_process() -> Iterator[Child]:
 def gateway_env(sandbox: Child, **overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACBRIDGE_")}
     env.update(sandbox.info["environment"])
-    env.update({
-        "STACBRIDGE_STORE_URL": "memory://",
-        "STACBRIDGE_SECRET_KEYS": json.dumps([BENCH_KEY]),
-        "STACBRIDGE_LOG_LEVEL": "warning",
-    })
+    env.update(
+        {
+            "STACBRIDGE_STORE_URL": "memory://",
+            "STACBRIDGE_SECRET_KEYS": json.dumps([BENCH_KEY]),
+            "STACBRIDGE_LOG_LEVEL": "warning",
+        }
+    )
     env.update(overrides)
     return env
 
@@ -170,12 +176,22 @@ class RssSampler:
 
 
 #: frames that only wrap the request (event loop, ASGI middleware, the test client).
-PLUMBING = ("asyncio/", "starlette/", "fastapi/", "httpx/_client.py", "httpx/_transports/asgi",
-            "stac_fastapi/api/routes", "bench/", "_contextvars", "anyio/")
+PLUMBING = (
+    "asyncio/",
+    "starlette/",
+    "fastapi/",
+    "httpx/_client.py",
+    "httpx/_transports/asgi",
+    "stac_fastapi/api/routes",
+    "bench/",
+    "_contextvars",
+    "anyio/",
+)
 
 
-def print_profile(profiler: Any, elapsed: float, what: str, top: int = 15,
-                  plumbing: Sequence[str] = PLUMBING) -> None:
+def print_profile(
+    profiler: Any, elapsed: float, what: str, top: int = 15, plumbing: Sequence[str] = PLUMBING
+) -> None:
     """The `top` functions by cumulative time (without `plumbing` frames) and by own time."""
     import pstats
     import sysconfig
@@ -191,13 +207,22 @@ def print_profile(profiler: Any, elapsed: float, what: str, top: int = 15,
     banner(f"cProfile of {what} ({elapsed:.3f} s under the profiler)")
     print(f"--- top {top} by cumulative time (event loop / middleware frames left out) ---")
     shown = [r for r in sorted(rows, reverse=True) if not any(p in r[3] for p in plumbing)]
-    print(table([[w, n, f"{t:.3f}", f"{c:.3f}", f"{c / total:.0%}"]
-                 for c, t, n, w in shown[:top]],
-                ["function", "calls", "own s", "cumulative s", "of total"]))
+    print(
+        table(
+            [[w, n, f"{t:.3f}", f"{c:.3f}", f"{c / total:.0%}"] for c, t, n, w in shown[:top]],
+            ["function", "calls", "own s", "cumulative s", "of total"],
+        )
+    )
     print(f"--- top {top} by own time ---")
-    print(table([[w, n, f"{t:.3f}", f"{c:.3f}"]
-                 for c, t, n, w in sorted(rows, key=lambda r: r[1], reverse=True)[:top]],
-                ["function", "calls", "own s", "cumulative s"]))
+    print(
+        table(
+            [
+                [w, n, f"{t:.3f}", f"{c:.3f}"]
+                for c, t, n, w in sorted(rows, key=lambda r: r[1], reverse=True)[:top]
+            ],
+            ["function", "calls", "own s", "cumulative s"],
+        )
+    )
 
 
 # -- numbers and output -----------------------------------------------------------------------
@@ -211,15 +236,18 @@ def fmt_s(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.3f} s"
 
 
-def table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None,
-          left: int = 1) -> str:
+def table(rows: Sequence[Sequence[Any]], header: Sequence[str] | None = None, left: int = 1) -> str:
     """Plain-text table: the first `left` columns left-aligned, the others right-aligned."""
     cells = [[str(c) for c in row] for row in ([header] if header else []) + list(rows)]
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
     lines = []
     for n, row in enumerate(cells):
-        lines.append("  ".join(c.ljust(w) if i < left else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i < left else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
         if header and n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

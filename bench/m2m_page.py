@@ -41,12 +41,21 @@ def measure(sandbox, gateway, limit: int) -> dict:
     base = env["STACBRIDGE_M2M__URL"]
     gw = gateway.info["url"]
     with httpx.Client(timeout=300) as client:
-        key = client.post(base + "login-token", json={
-            "username": env["STACBRIDGE_M2M__USERNAME"],
-            "token": env["STACBRIDGE_M2M__TOKEN"]}).json()["data"]
+        key = client.post(
+            base + "login-token",
+            json={
+                "username": env["STACBRIDGE_M2M__USERNAME"],
+                "token": env["STACBRIDGE_M2M__TOKEN"],
+            },
+        ).json()["data"]
         headers = {"X-Auth-Token": key}
-        search = {"datasetName": DATASET, "maxResults": limit, "startingNumber": 1,
-                  "metadataType": "full", "sceneFilter": {}}
+        search = {
+            "datasetName": DATASET,
+            "maxResults": limit,
+            "startingNumber": 1,
+            "metadataType": "full",
+            "sceneFilter": {},
+        }
 
         def raw_search() -> tuple[float, list[str]]:
             started = now()
@@ -57,35 +66,46 @@ def measure(sandbox, gateway, limit: int) -> dict:
         def raw_both() -> float:
             started = now()
             _, ids = raw_search()
-            options = client.post(base + "download-options", headers=headers,
-                                  json={"datasetName": DATASET, "entityIds": ids})
+            options = client.post(
+                base + "download-options",
+                headers=headers,
+                json={"datasetName": DATASET, "entityIds": ids},
+            )
             options.raise_for_status()
             return now() - started
 
         def through_gateway() -> float:
             started = now()
-            response = client.get(f"{gw}/collections/{DATASET}/items",
-                                  params={"limit": str(limit)})
+            response = client.get(f"{gw}/collections/{DATASET}/items", params={"limit": str(limit)})
             response.raise_for_status()
             assert len(response.json()["features"]) == limit
             return now() - started
 
         for _ in range(WARMUP):
             raw_search(), raw_both(), through_gateway()
-        samples: dict[str, list[float]] = {"raw search": [], "raw search+options": [],
-                                           "gateway": []}
+        samples: dict[str, list[float]] = {
+            "raw search": [],
+            "raw search+options": [],
+            "gateway": [],
+        }
         for _ in range(ROUNDS):
             samples["raw search"].append(raw_search()[0])
             samples["raw search+options"].append(raw_both())
             samples["gateway"].append(through_gateway())
     med = {k: median(v) for k, v in samples.items()}
     banner(f"{limit:,}-scene M2M page (median of {ROUNDS}, after {WARMUP} warm-up rounds)")
-    print(table([[k, fmt_s(v), f"{med['gateway'] / v:.2f}"] for k, v in med.items()],
-                ["request", "time", "gateway ÷ this"]))
+    print(
+        table(
+            [[k, fmt_s(v), f"{med['gateway'] / v:.2f}"] for k, v in med.items()],
+            ["request", "time", "gateway ÷ this"],
+        )
+    )
     ratio = med["gateway"] / med["raw search"]
     ratio_both = med["gateway"] / med["raw search+options"]
-    print(f"\nratio gateway ÷ raw scene-search: {ratio:.2f}; ÷ raw search+options: "
-          f"{ratio_both:.2f}  (goal ≤ {GOAL}: {'ok' if ratio_both <= GOAL else 'NOT MET'})")
+    print(
+        f"\nratio gateway ÷ raw scene-search: {ratio:.2f}; ÷ raw search+options: "
+        f"{ratio_both:.2f}  (goal ≤ {GOAL}: {'ok' if ratio_both <= GOAL else 'NOT MET'})"
+    )
     return {"ratio": ratio, "ratio_with_options": ratio_both, **{k: v for k, v in med.items()}}
 
 

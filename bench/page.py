@@ -45,8 +45,9 @@ START, END = "2020-01-01T00:00:00Z", "2020-03-01T00:00:00Z"
 ROUNDS, WARMUP = 7, 2
 
 
-def timed_get(client: httpx.Client, url: str,
-              params: dict[str, str]) -> tuple[float, float, int, httpx.Response]:
+def timed_get(
+    client: httpx.Client, url: str, params: dict[str, str]
+) -> tuple[float, float, int, httpx.Response]:
     """(time to response headers, time to last byte, body bytes, response)."""
     started = now()
     with client.stream("GET", url, params=params) as response:
@@ -72,14 +73,22 @@ def measure(sandbox, gateway) -> dict:
     cmr = sandbox.info["cmr_url"]
     gw = gateway.info["url"]
     cases = {
-        "raw CMR page": (f"{cmr}/granules.umm_json",
-                         {"collection_concept_id": HLSL30_CONCEPT, "page_size": str(LIMIT),
-                          "temporal": f"{START},{END}"}),
-        "gateway /collections/{id}/items": (f"{gw}/collections/{HLSL30_ID}/items",
-                                            {"limit": str(LIMIT), "datetime": f"{START}/{END}"}),
-        "gateway /search": (f"{gw}/search",
-                            {"collections": HLSL30_ID, "limit": str(LIMIT),
-                             "datetime": f"{START}/{END}"}),
+        "raw CMR page": (
+            f"{cmr}/granules.umm_json",
+            {
+                "collection_concept_id": HLSL30_CONCEPT,
+                "page_size": str(LIMIT),
+                "temporal": f"{START},{END}",
+            },
+        ),
+        "gateway /collections/{id}/items": (
+            f"{gw}/collections/{HLSL30_ID}/items",
+            {"limit": str(LIMIT), "datetime": f"{START}/{END}"},
+        ),
+        "gateway /search": (
+            f"{gw}/search",
+            {"collections": HLSL30_ID, "limit": str(LIMIT), "datetime": f"{START}/{END}"},
+        ),
     }
     samples: dict[str, list[tuple[float, float, int]]] = {k: [] for k in cases}
     upstream_per_page: dict[str, int] = {}
@@ -101,23 +110,49 @@ def measure(sandbox, gateway) -> dict:
         check = client.get(url, params=params).json()
         returned = len(check["features"])
 
-    med = {name: (median([s[0] for s in v]), median([s[1] for s in v]), v[0][2])
-           for name, v in samples.items()}
+    med = {
+        name: (median([s[0] for s in v]), median([s[1] for s in v]), v[0][2])
+        for name, v in samples.items()
+    }
     raw_total, raw_bytes = med["raw CMR page"][1], med["raw CMR page"][2]
-    banner(f"{LIMIT:,}-item page, datetime {START}/{END} (median of {ROUNDS}, after "
-           f"{WARMUP} warm-up rounds)")
+    banner(
+        f"{LIMIT:,}-item page, datetime {START}/{END} (median of {ROUNDS}, after "
+        f"{WARMUP} warm-up rounds)"
+    )
     rows = []
     for name, (ttfb, total, size) in med.items():
-        rows.append([name, fmt_s(ttfb), fmt_s(total), f"{size / 1e6:.1f} MB",
-                     f"{size / raw_bytes:.2f}", f"{total / raw_total:.2f}",
-                     str(upstream_per_page.get(name, "-"))])
-    print(table(rows, ["request", "headers after", "last byte", "body", "bytes ÷ raw",
-                       "time ÷ raw", "CMR requests"]))
+        rows.append(
+            [
+                name,
+                fmt_s(ttfb),
+                fmt_s(total),
+                f"{size / 1e6:.1f} MB",
+                f"{size / raw_bytes:.2f}",
+                f"{total / raw_total:.2f}",
+                str(upstream_per_page.get(name, "-")),
+            ]
+        )
+    print(
+        table(
+            rows,
+            [
+                "request",
+                "headers after",
+                "last byte",
+                "body",
+                "bytes ÷ raw",
+                "time ÷ raw",
+                "CMR requests",
+            ],
+        )
+    )
     ratio = med["gateway /collections/{id}/items"][1] / raw_total
     search_ratio = med["gateway /search"][1] / raw_total
-    print(f"\nratio gateway ÷ raw (items endpoint): {ratio:.2f}  "
-          f"(goal ≤ {GOAL}: {'ok' if ratio <= GOAL else 'NOT MET'});  /search: "
-          f"{search_ratio:.2f};  items returned: {returned}")
+    print(
+        f"\nratio gateway ÷ raw (items endpoint): {ratio:.2f}  "
+        f"(goal ≤ {GOAL}: {'ok' if ratio <= GOAL else 'NOT MET'});  /search: "
+        f"{search_ratio:.2f};  items returned: {returned}"
+    )
     return {
         "ratio": ratio,
         "search_ratio": search_ratio,
@@ -148,8 +183,9 @@ def profile(sandbox) -> None:
 
     async def go() -> None:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway",
-                                     timeout=300) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://gateway", timeout=300
+        ) as client:
             for _ in range(2):
                 (await client.get(url, params=params)).raise_for_status()
             profiler = cProfile.Profile()
@@ -180,17 +216,20 @@ def profile(sandbox) -> None:
             (await client.get(url, params=params)).raise_for_status()
             elapsed = now() - started
             gc.callbacks.remove(on_gc)
-            print(f"\none unprofiled in-process page: {elapsed:.3f} s, of which cyclic GC "
-                  f"{sum(pauses):.3f} s ({sum(pauses) / elapsed:.0%}) in {len(pauses)} "
-                  f"collections (generation 2: {gens.count(2)})")
+            print(
+                f"\none unprofiled in-process page: {elapsed:.3f} s, of which cyclic GC "
+                f"{sum(pauses):.3f} s ({sum(pauses) / elapsed:.0%}) in {len(pauses)} "
+                f"collections (generation 2: {gens.count(2)})"
+            )
 
     asyncio.run(go())
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", action="store_true",
-                        help="also cProfile one gateway page (in-process)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also cProfile one gateway page (in-process)"
+    )
     args = parser.parse_args(argv)
     with sandbox_process() as sandbox:
         with gateway_process(sandbox) as gateway:

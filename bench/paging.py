@@ -53,16 +53,19 @@ def run(items: int, limit: int) -> dict:
         client = Client.open(url, timeout=600)
 
         # warm-up: one full page of another window (imports, caches, connections)
-        warm = client.search(collections=[HLSL30_ID], datetime=WARMUP_WINDOW, limit=limit,
-                             max_items=limit)
+        warm = client.search(
+            collections=[HLSL30_ID], datetime=WARMUP_WINDOW, limit=limit, max_items=limit
+        )
         for _ in warm.pages_as_dicts():
             pass
 
-        search = client.search(collections=[HLSL30_ID], datetime=WINDOW, limit=limit,
-                               max_items=items)
+        search = client.search(
+            collections=[HLSL30_ID], datetime=WINDOW, limit=limit, max_items=items
+        )
         elapsed: list[float] = []
         search._stac_io.session.hooks["response"].append(
-            lambda r, *a, **k: elapsed.append(r.elapsed.total_seconds()))
+            lambda r, *a, **k: elapsed.append(r.elapsed.total_seconds())
+        )
 
         gw_rss0, client_rss0, client_max0 = rss_mb(gw_pid), rss_mb(), client_maxrss_mb()
         peak_reset = reset_peak_rss(gw_pid)
@@ -76,20 +79,37 @@ def run(items: int, limit: int) -> dict:
             first_dt = features[0]["properties"]["datetime"]
             ordered = ordered and first_dt >= last_datetime
             last_datetime = features[-1]["properties"]["datetime"]
-            pages.append({"n": len(features), "page_s": t - t_prev, "server_s": elapsed[-1],
-                          "gw_rss": rss_mb(gw_pid), "client_rss": rss_mb()})
+            pages.append(
+                {
+                    "n": len(features),
+                    "page_s": t - t_prev,
+                    "server_s": elapsed[-1],
+                    "gw_rss": rss_mb(gw_pid),
+                    "client_rss": rss_mb(),
+                }
+            )
             del page, features
             t_prev = now()
         wall = now() - started
         gw_peak = peak_rss_mb(gw_pid)
         client_max = client_maxrss_mb()
 
-    banner(f"pystac-client: {total:,} items in {len(pages)} pages of ≤ {limit:,} "
-           f"(datetime {WINDOW}), {wall:.1f} s")
-    rows = [[i + 1, p["n"], f"{p['server_s']:.3f}", f"{p['page_s']:.3f}", f"{p['gw_rss']:.0f}",
-             f"{p['client_rss']:.0f}"] for i, p in enumerate(pages)]
-    print(table(rows, ["page", "items", "server s", "page s", "gateway RSS MB",
-                       "client RSS MB"]))
+    banner(
+        f"pystac-client: {total:,} items in {len(pages)} pages of ≤ {limit:,} "
+        f"(datetime {WINDOW}), {wall:.1f} s"
+    )
+    rows = [
+        [
+            i + 1,
+            p["n"],
+            f"{p['server_s']:.3f}",
+            f"{p['page_s']:.3f}",
+            f"{p['gw_rss']:.0f}",
+            f"{p['client_rss']:.0f}",
+        ]
+        for i, p in enumerate(pages)
+    ]
+    print(table(rows, ["page", "items", "server s", "page s", "gateway RSS MB", "client RSS MB"]))
 
     k = min(5, len(pages) // 2) or 1
     full = [p for p in pages if p["n"] == limit] or pages  # a short last page is cheaper
@@ -102,28 +122,50 @@ def run(items: int, limit: int) -> dict:
     ratio5 = last5 / first5
     gw_after5 = pages[min(k, len(pages)) - 1]["gw_rss"]
     cl_after5 = pages[min(k, len(pages)) - 1]["client_rss"]
-    print(f"\nlatency (server time) last ÷ first full page: {ratio:.2f}; median of last {k} ÷ "
-          f"first {k}: {ratio5:.2f}  (goal ≤ {GOAL}: "
-          f"{'ok' if max(ratio, ratio5) <= GOAL else 'NOT MET'})")
-    print(f"latency (page time, incl. transfer + client json) median last {k} ÷ first {k}: "
-          f"{last5_page / first5_page:.2f}")
-    print(f"items {total:,}, in datetime order across pages: {ordered}; "
-          f"throughput {total / wall:,.0f} items/s")
-    print(f"gateway RSS: {gw_rss0:.0f} MB before, {gw_after5:.0f} MB after page {k}, "
-          f"{pages[-1]['gw_rss']:.0f} MB at the end; peak during paging {gw_peak:.0f} MB"
-          + ("" if peak_reset else " (VmHWM could not be reset: peak since start)"))
-    print(f"client RSS: {client_rss0:.0f} MB before, {cl_after5:.0f} MB after page {k}, "
-          f"{pages[-1]['client_rss']:.0f} MB at the end; peak (ru_maxrss) {client_max:.0f} MB "
-          f"(was {client_max0:.0f} MB before paging)")
+    print(
+        f"\nlatency (server time) last ÷ first full page: {ratio:.2f}; median of last {k} ÷ "
+        f"first {k}: {ratio5:.2f}  (goal ≤ {GOAL}: "
+        f"{'ok' if max(ratio, ratio5) <= GOAL else 'NOT MET'})"
+    )
+    print(
+        f"latency (page time, incl. transfer + client json) median last {k} ÷ first {k}: "
+        f"{last5_page / first5_page:.2f}"
+    )
+    print(
+        f"items {total:,}, in datetime order across pages: {ordered}; "
+        f"throughput {total / wall:,.0f} items/s"
+    )
+    print(
+        f"gateway RSS: {gw_rss0:.0f} MB before, {gw_after5:.0f} MB after page {k}, "
+        f"{pages[-1]['gw_rss']:.0f} MB at the end; peak during paging {gw_peak:.0f} MB"
+        + ("" if peak_reset else " (VmHWM could not be reset: peak since start)")
+    )
+    print(
+        f"client RSS: {client_rss0:.0f} MB before, {cl_after5:.0f} MB after page {k}, "
+        f"{pages[-1]['client_rss']:.0f} MB at the end; peak (ru_maxrss) {client_max:.0f} MB "
+        f"(was {client_max0:.0f} MB before paging)"
+    )
     return {
-        "items": total, "pages": len(pages), "wall_s": wall,
-        "first_page_s": first["server_s"], "last_page_s": last["server_s"],
-        "ratio_last_first": ratio, "ratio_last5_first5": ratio5,
+        "items": total,
+        "pages": len(pages),
+        "wall_s": wall,
+        "first_page_s": first["server_s"],
+        "last_page_s": last["server_s"],
+        "ratio_last_first": ratio,
+        "ratio_last5_first5": ratio5,
         "ratio_page_time_last5_first5": last5_page / first5_page,
-        "gateway_rss_mb": {"before": gw_rss0, "after_first": gw_after5,
-                           "end": pages[-1]["gw_rss"], "peak": gw_peak},
-        "client_rss_mb": {"before": client_rss0, "after_first": cl_after5,
-                          "end": pages[-1]["client_rss"], "peak": client_max},
+        "gateway_rss_mb": {
+            "before": gw_rss0,
+            "after_first": gw_after5,
+            "end": pages[-1]["gw_rss"],
+            "peak": gw_peak,
+        },
+        "client_rss_mb": {
+            "before": client_rss0,
+            "after_first": cl_after5,
+            "end": pages[-1]["client_rss"],
+            "peak": client_max,
+        },
         "ordered": ordered,
     }
 

@@ -75,8 +75,12 @@ def token_url(gateway_url: str, ref: str) -> str:
     return f"{gateway_url}/assets/{token}/{ref.rsplit('/', 1)[1]}"
 
 
-def download(client: httpx.Client, url: str, headers: dict[str, str] | None = None,
-             gateway_pid: int | None = None) -> dict:
+def download(
+    client: httpx.Client,
+    url: str,
+    headers: dict[str, str] | None = None,
+    gateway_pid: int | None = None,
+) -> dict:
     """Stream `url` to nowhere; MB/s, and the gateway's RSS growth while it ran."""
     rss_before = rss_mb(gateway_pid) if gateway_pid else 0.0
     if gateway_pid:
@@ -110,18 +114,28 @@ def edl_token(client: httpx.Client, edl_url: str) -> str:
     return response.json()["access_token"]
 
 
-def throughput(client: httpx.Client, info: dict, gw_t, gw_l, path: str, rounds: int,
-               bearer: str) -> dict:
+def throughput(
+    client: httpx.Client, info: dict, gw_t, gw_l, path: str, rounds: int, bearer: str
+) -> dict:
     def make_cases(file_path: str) -> dict[str, tuple[str, dict | None, int | None]]:
         plain_ref, onprem_ref = f"{info['plain']}/{file_path}", f"{info['onprem']}/{file_path}"
         return {
             "direct  plain host": (plain_ref, None, None),
             "proxy   plain host (gateway T, same server)": (
-                token_url(gw_t.info["url"], plain_ref), None, gw_t.pid),
+                token_url(gw_t.info["url"], plain_ref),
+                None,
+                gw_t.pid,
+            ),
             "direct  on-prem host (EDL bearer)": (
-                onprem_ref, {"Authorization": f"Bearer {bearer}"}, None),
+                onprem_ref,
+                {"Authorization": f"Bearer {bearer}"},
+                None,
+            ),
             "proxy   on-prem host (gateway L, EDL cookie)": (
-                token_url(gw_l.info["url"], onprem_ref), None, gw_l.pid),
+                token_url(gw_l.info["url"], onprem_ref),
+                None,
+                gw_l.pid,
+            ),
         }
 
     # warm-up: connections, the EDL session, the hosts' block caches
@@ -133,33 +147,61 @@ def throughput(client: httpx.Client, info: dict, gw_t, gw_l, path: str, rounds: 
         for name, (url, headers, pid) in cases.items():
             results[name].append(download(client, url, headers, pid))
     size = results["direct  plain host"][0]["bytes"]
-    banner(f"streaming {path} ({size / 1e9:.2f} GB), median of {rounds} rounds "
-           "(client: httpx iter_raw)")
+    banner(
+        f"streaming {path} ({size / 1e9:.2f} GB), median of {rounds} rounds "
+        "(client: httpx iter_raw)"
+    )
     med = {name: median([r["mbps"] for r in runs]) for name, runs in results.items()}
-    growth = {name: max(r["rss_growth"] for r in runs)
-              for name, runs in results.items() if "rss_growth" in runs[0]}
+    growth = {
+        name: max(r["rss_growth"] for r in runs)
+        for name, runs in results.items()
+        if "rss_growth" in runs[0]
+    }
     rows = []
     for name, runs in results.items():
-        rows.append([name, f"{med[name]:,.0f}", ", ".join(f"{r['mbps']:.0f}" for r in runs),
-                     f"{median([r['seconds'] for r in runs]):.2f}",
-                     f"{growth[name]:.1f}" if name in growth else "-"])
-    print(table(rows, ["path", "MB/s (median)", "each round", "seconds",
-                       "gateway RSS growth MB (max)"]))
+        rows.append(
+            [
+                name,
+                f"{med[name]:,.0f}",
+                ", ".join(f"{r['mbps']:.0f}" for r in runs),
+                f"{median([r['seconds'] for r in runs]):.2f}",
+                f"{growth[name]:.1f}" if name in growth else "-",
+            ]
+        )
+    print(
+        table(
+            rows, ["path", "MB/s (median)", "each round", "seconds", "gateway RSS growth MB (max)"]
+        )
+    )
     same = med["proxy   plain host (gateway T, same server)"] / med["direct  plain host"]
-    onprem = (med["proxy   on-prem host (gateway L, EDL cookie)"]
-              / med["direct  on-prem host (EDL bearer)"])
-    onprem_vs_plain = med["proxy   on-prem host (gateway L, EDL cookie)"] / med[
-        "direct  plain host"]
+    onprem = (
+        med["proxy   on-prem host (gateway L, EDL cookie)"]
+        / med["direct  on-prem host (EDL bearer)"]
+    )
+    onprem_vs_plain = (
+        med["proxy   on-prem host (gateway L, EDL cookie)"] / med["direct  plain host"]
+    )
     worst_growth = max(growth.values())
-    print(f"\nthroughput ratio proxy ÷ direct, same (plain) server: {same:.2f}  "
-          f"(goal ≥ {GOAL_RATIO}: {'ok' if same >= GOAL_RATIO else 'NOT MET'})")
-    print(f"throughput ratio proxy (on-prem, cookie) ÷ direct on-prem (bearer): {onprem:.2f}; "
-          f"÷ direct plain: {onprem_vs_plain:.2f}")
-    print(f"gateway RSS growth during a download: max {worst_growth:.1f} MB  "
-          f"(goal < {GOAL_MEMORY_MB} MB: {'ok' if worst_growth < GOAL_MEMORY_MB else 'NOT MET'})")
-    return {"ratio_same_server": same, "ratio_onprem": onprem,
-            "ratio_onprem_vs_plain": onprem_vs_plain, "mbps": med,
-            "gateway_rss_growth_mb": growth, "max_rss_growth_mb": worst_growth}
+    print(
+        f"\nthroughput ratio proxy ÷ direct, same (plain) server: {same:.2f}  "
+        f"(goal ≥ {GOAL_RATIO}: {'ok' if same >= GOAL_RATIO else 'NOT MET'})"
+    )
+    print(
+        f"throughput ratio proxy (on-prem, cookie) ÷ direct on-prem (bearer): {onprem:.2f}; "
+        f"÷ direct plain: {onprem_vs_plain:.2f}"
+    )
+    print(
+        f"gateway RSS growth during a download: max {worst_growth:.1f} MB  "
+        f"(goal < {GOAL_MEMORY_MB} MB: {'ok' if worst_growth < GOAL_MEMORY_MB else 'NOT MET'})"
+    )
+    return {
+        "ratio_same_server": same,
+        "ratio_onprem": onprem,
+        "ratio_onprem_vs_plain": onprem_vs_plain,
+        "mbps": med,
+        "gateway_rss_growth_mb": growth,
+        "max_rss_growth_mb": worst_growth,
+    }
 
 
 def ranges(client: httpx.Client, info: dict, gw_l, path: str) -> dict:
@@ -184,28 +226,57 @@ def ranges(client: httpx.Client, info: dict, gw_l, path: str) -> dict:
         response = client.get(url, headers={"Range": header})
         after = client.get(f"{onprem}/_sandbox/stats").json()
         upstream = after["requests"] - before["requests"]
-        body_ok = (response.status_code == 206
-                   and response.content == synthetic_bytes(path, start, end)
-                   and response.headers.get("content-range") == f"bytes {start}-{end - 1}/{size}")
+        body_ok = (
+            response.status_code == 206
+            and response.content == synthetic_bytes(path, start, end)
+            and response.headers.get("content-range") == f"bytes {start}-{end - 1}/{size}"
+        )
         ok_bytes += body_ok
         per_request.append(upstream)
-        rows.append([i + 1, header, response.status_code, len(response.content), upstream,
-                     after["ranged"] - before["ranged"],
-                     after["bytes_sent"] - before["bytes_sent"], "ok" if body_ok else "WRONG"])
+        rows.append(
+            [
+                i + 1,
+                header,
+                response.status_code,
+                len(response.content),
+                upstream,
+                after["ranged"] - before["ranged"],
+                after["bytes_sent"] - before["bytes_sent"],
+                "ok" if body_ok else "WRONG",
+            ]
+        )
     log = client.get(f"{onprem}/_sandbox/requests").json()
     edl_after = client.get(f"{info['edl']}/_sandbox/stats").json()
-    banner(f"{RANGES} random Range GETs through the proxy (gateway L → on-prem host, "
-           f"{path})")
-    print(table(rows, ["#", "Range", "status", "bytes", "upstream requests", "of them ranged",
-                       "upstream bytes", "content"]))
+    banner(f"{RANGES} random Range GETs through the proxy (gateway L → on-prem host, {path})")
+    print(
+        table(
+            rows,
+            [
+                "#",
+                "Range",
+                "status",
+                "bytes",
+                "upstream requests",
+                "of them ranged",
+                "upstream bytes",
+                "content",
+            ],
+        )
+    )
     unranged = [e for e in log if e["range"] is None]
     exact = all(n == 1 for n in per_request)
-    print(f"\nupstream requests per client Range request: {per_request}  (goal exactly 1 each: "
-          f"{'ok' if exact else 'NOT MET'}); unranged upstream requests: {len(unranged)}; "
-          f"correct bodies: {ok_bytes}/{RANGES}; EDL requests during the test: "
-          f"{edl_after['requests'] - edl_before['requests']}")
-    return {"upstream_per_range": per_request, "exactly_one_each": exact,
-            "unranged_upstream": len(unranged), "correct_bodies": ok_bytes}
+    print(
+        f"\nupstream requests per client Range request: {per_request}  (goal exactly 1 each: "
+        f"{'ok' if exact else 'NOT MET'}); unranged upstream requests: {len(unranged)}; "
+        f"correct bodies: {ok_bytes}/{RANGES}; EDL requests during the test: "
+        f"{edl_after['requests'] - edl_before['requests']}"
+    )
+    return {
+        "upstream_per_range": per_request,
+        "exactly_one_each": exact,
+        "unranged_upstream": len(unranged),
+        "correct_bodies": ok_bytes,
+    }
 
 
 def profile_stream(sandbox, env: dict[str, str], path: str) -> None:
@@ -224,8 +295,15 @@ def profile_stream(sandbox, env: dict[str, str], path: str) -> None:
 
     os.environ.update(gateway_env(sandbox, **env))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(load_settings()), host="127.0.0.1", port=port,
-                                           log_level="warning", access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(load_settings()),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    )
     profiler = cProfile.Profile()
 
     def serve() -> None:
@@ -246,18 +324,23 @@ def profile_stream(sandbox, env: dict[str, str], path: str) -> None:
         result = download(client, url)
     server.should_exit = True
     thread.join(timeout=10)
-    print_profile(profiler, result["seconds"],
-                  f"the gateway thread streaming {path} from the plain host at "
-                  f"{result['mbps']:,.0f} MB/s",
-                  plumbing=("asyncio/base_events", "asyncio/events", "_contextvars"))
+    print_profile(
+        profiler,
+        result["seconds"],
+        f"the gateway thread streaming {path} from the plain host at {result['mbps']:,.0f} MB/s",
+        plumbing=("asyncio/base_events", "asyncio/events", "_contextvars"),
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1GB", help="synthetic file size (n·10⁹ for GB)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile one download through an in-process gateway")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one download through an in-process gateway",
+    )
     args = parser.parse_args(argv)
     path = f"x/large/{args.size}.bin"
 
@@ -270,11 +353,15 @@ def main(argv: list[str] | None = None) -> dict:
                 "STACBRIDGE_EARTHDATA__DATA_HOSTS": json.dumps([*hosts, netloc(info["plain"])]),
                 "STACBRIDGE_EARTHDATA__TOKEN": bearer,
             }
-            with gateway_process(sandbox, **gateway_t_env) as gw_t, \
-                    gateway_process(sandbox) as gw_l:
-                print(f"gateway T (pid {gw_t.pid}): EDL bearer token, allow-list + plain host "
-                      f"{netloc(info['plain'])}; gateway L (pid {gw_l.pid}): the sandbox's "
-                      "EDL username/password (session cookie)")
+            with (
+                gateway_process(sandbox, **gateway_t_env) as gw_t,
+                gateway_process(sandbox) as gw_l,
+            ):
+                print(
+                    f"gateway T (pid {gw_t.pid}): EDL bearer token, allow-list + plain host "
+                    f"{netloc(info['plain'])}; gateway L (pid {gw_l.pid}): the sandbox's "
+                    "EDL username/password (session cookie)"
+                )
                 results = throughput(client, info, gw_t, gw_l, path, args.rounds, bearer)
                 results |= ranges(client, info, gw_l, path)
         if args.profile:

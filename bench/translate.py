@@ -91,8 +91,14 @@ def recorded_pages() -> dict[str, float]:
     for name, records in groups.items():
         r = median([rate(records) for _ in range(3)])
         results[name] = r
-        rows.append([f"{name} [{len(records)} granules]", f"{r:,.0f}",
-                     f"{1e6 / r:.1f} µs", "ok" if r >= GOAL else "BELOW GOAL"])
+        rows.append(
+            [
+                f"{name} [{len(records)} granules]",
+                f"{r:,.0f}",
+                f"{1e6 / r:.1f} µs",
+                "ok" if r >= GOAL else "BELOW GOAL",
+            ]
+        )
     print(table(rows, ["records", "granules/s", "per granule", f"goal ≥ {GOAL:,}"]))
 
     print("\nper recorded file (one ≥1 s run each):")
@@ -110,8 +116,11 @@ def recorded_pages() -> dict[str, float]:
 def fetch_page() -> bytes:
     with sandbox_process() as sandbox:
         url = f"{sandbox.info['cmr_url']}/granules.umm_json"
-        params = {"collection_concept_id": HLSL30_CONCEPT, "page_size": str(PAGE_SIZE),
-                  "temporal": PAGE_WINDOW}
+        params = {
+            "collection_concept_id": HLSL30_CONCEPT,
+            "page_size": str(PAGE_SIZE),
+            "temporal": PAGE_WINDOW,
+        }
         response = httpx.get(url, params=params, timeout=120)
         response.raise_for_status()
         return response.content
@@ -137,17 +146,31 @@ def page_stages(raw: bytes) -> dict[str, float]:
         t1 = now()
         items = [to_item(r, HLSL30_ID) for r in records]
         t2 = now()
-        plain = orjson.dumps({"type": "FeatureCollection", "features": items,
-                              "numberReturned": len(items)})
+        plain = orjson.dumps(
+            {"type": "FeatureCollection", "features": items, "numberReturned": len(items)}
+        )
         t3 = now()
         items = [presenter.item(provider, item, base) for item in items]
         t4 = now()
-        body = orjson.dumps({"type": "FeatureCollection", "features": items, "links": [],
-                             "numberReturned": len(items)})
+        body = orjson.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": items,
+                "links": [],
+                "numberReturned": len(items),
+            }
+        )
         t5 = now()
-        return {"n": len(records), "decode": t1 - t0, "translate": t2 - t1,
-                "encode": t3 - t2, "rewrite": t4 - t3, "encode_rewritten": t5 - t4,
-                "plain_bytes": len(plain), "gateway_bytes": len(body)}
+        return {
+            "n": len(records),
+            "decode": t1 - t0,
+            "translate": t2 - t1,
+            "encode": t3 - t2,
+            "rewrite": t4 - t3,
+            "encode_rewritten": t5 - t4,
+            "plain_bytes": len(plain),
+            "gateway_bytes": len(body),
+        }
 
     def median_of(runs: int, gc_enabled: bool = True) -> dict[str, float]:
         out = []
@@ -167,33 +190,49 @@ def page_stages(raw: bytes) -> dict[str, float]:
     # diagnostic: the same with Python's cyclic GC off (the gateway runs with it on)
     nogc = median_of(3, gc_enabled=False)
 
-    banner(f"one generated HLSL30 page: {n:,} granules, {len(raw) / 1e6:.1f} MB of UMM-G JSON "
-           "(median of 5)")
+    banner(
+        f"one generated HLSL30 page: {n:,} granules, {len(raw) / 1e6:.1f} MB of UMM-G JSON "
+        "(median of 5)"
+    )
     core = m["decode"] + m["translate"] + m["encode"]
     full = m["decode"] + m["translate"] + m["rewrite"] + m["encode_rewritten"]
     rows = [
         ["decode   orjson.loads(page bytes)", f"{m['decode']:.3f}", f"{n / m['decode']:,.0f}"],
         ["translate granule_to_item × n", f"{m['translate']:.3f}", f"{n / m['translate']:,.0f}"],
-        ["encode   orjson.dumps(FeatureCollection)", f"{m['encode']:.3f}",
-         f"{n / m['encode']:,.0f}"],
+        [
+            "encode   orjson.dumps(FeatureCollection)",
+            f"{m['encode']:.3f}",
+            f"{n / m['encode']:,.0f}",
+        ],
         ["= decode + translate + encode", f"{core:.3f}", f"{n / core:,.0f}"],
-        ["(gateway) links + signed asset hrefs", f"{m['rewrite']:.3f}",
-         f"{n / m['rewrite']:,.0f}"],
-        ["(gateway) encode with signed hrefs", f"{m['encode_rewritten']:.3f}",
-         f"{n / m['encode_rewritten']:,.0f}"],
+        ["(gateway) links + signed asset hrefs", f"{m['rewrite']:.3f}", f"{n / m['rewrite']:,.0f}"],
+        [
+            "(gateway) encode with signed hrefs",
+            f"{m['encode_rewritten']:.3f}",
+            f"{n / m['encode_rewritten']:,.0f}",
+        ],
         ["= gateway CPU path (decode..encode)", f"{full:.3f}", f"{n / full:,.0f}"],
     ]
     print(table(rows, ["stage", "seconds", "granules/s"]))
     print("\nthe same with the cyclic GC disabled (gc.disable(); diagnostic only):")
-    rows = [[stage, f"{nogc[stage]:.3f}", f"{n / nogc[stage]:,.0f}",
-             f"{m[stage] / nogc[stage]:.2f}×"]
-            for stage in ("decode", "translate", "encode", "rewrite", "encode_rewritten")]
+    rows = [
+        [stage, f"{nogc[stage]:.3f}", f"{n / nogc[stage]:,.0f}", f"{m[stage] / nogc[stage]:.2f}×"]
+        for stage in ("decode", "translate", "encode", "rewrite", "encode_rewritten")
+    ]
     print(table(rows, ["stage", "seconds", "granules/s", "GC-on ÷ GC-off"]))
-    print(f"\nbytes: UMM-G page {len(raw):,}; STAC page {m['plain_bytes']:,.0f} "
-          f"(upstream hrefs); with gateway hrefs {m['gateway_bytes']:,.0f} "
-          f"({m['gateway_bytes'] / len(raw):.2f} × raw)")
-    return {"n": n, "raw_bytes": len(raw), **m, "core_total": core, "gateway_total": full,
-            "translate_nogc": nogc["translate"]}
+    print(
+        f"\nbytes: UMM-G page {len(raw):,}; STAC page {m['plain_bytes']:,.0f} "
+        f"(upstream hrefs); with gateway hrefs {m['gateway_bytes']:,.0f} "
+        f"({m['gateway_bytes'] / len(raw):.2f} × raw)"
+    )
+    return {
+        "n": n,
+        "raw_bytes": len(raw),
+        **m,
+        "core_total": core,
+        "gateway_total": full,
+        "translate_nogc": nogc["translate"],
+    }
 
 
 def main() -> dict:
@@ -202,17 +241,20 @@ def main() -> dict:
     page = page_stages(raw)
     translate_rate = page["n"] / page["translate"]
     core_rate = page["n"] / page["core_total"]
-    print(f"\ngoal ≥ {GOAL:,} granules/s/core: recorded (all) "
-          f"{recorded['all granule fixtures']:,.0f}, generated page translate-only "
-          f"{translate_rate:,.0f}, decode+translate+encode {core_rate:,.0f}")
+    print(
+        f"\ngoal ≥ {GOAL:,} granules/s/core: recorded (all) "
+        f"{recorded['all granule fixtures']:,.0f}, generated page translate-only "
+        f"{translate_rate:,.0f}, decode+translate+encode {core_rate:,.0f}"
+    )
     results = {
         "recorded_granules_per_s": recorded,
         "page_translate_per_s": translate_rate,
         "page_decode_translate_encode_per_s": core_rate,
         "page_gateway_cpu_per_s": page["n"] / page["gateway_total"],
         "page_translate_gc_off_per_s": page["n"] / page["translate_nogc"],
-        "page_stages_s": {k: page[k] for k in ("decode", "translate", "encode", "rewrite",
-                                                "encode_rewritten")},
+        "page_stages_s": {
+            k: page[k] for k in ("decode", "translate", "encode", "rewrite", "encode_rewritten")
+        },
     }
     emit_result("translate", results)
     return results

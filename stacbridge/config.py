@@ -86,12 +86,15 @@ class EarthdataSettings(Section):
 class Settings(BaseSettings):
     """Everything the gateway needs to start."""
 
-    model_config = SettingsConfigDict(env_prefix="STACBRIDGE_", env_nested_delimiter="__",
-                                      extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="STACBRIDGE_", env_nested_delimiter="__", extra="ignore"
+    )
 
     title: str = "stacbridge"
-    description: str = ("One STAC API over NASA CMR, USGS M2M, AppEEARS, EGI and STAC catalogues, "
-                        "with every asset downloadable through one signing proxy.")
+    description: str = (
+        "One STAC API over NASA CMR, USGS M2M, AppEEARS, EGI and STAC catalogues, "
+        "with every asset downloadable through one signing proxy."
+    )
     #: HMAC keys for paging and asset tokens: the first signs, all verify (rotation).  Several
     #: workers must share them; when empty a random per-process key is used.
     secret_keys: list[SecretStr] = Field(default_factory=list)

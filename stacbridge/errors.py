@@ -58,11 +58,13 @@ class Gone(StacError):
     code = "Gone"
 
 
-def error_response(status: int, code: str, description: str,
-                   headers: dict[str, str] | None = None, **extra: object) -> Response:
+def error_response(
+    status: int, code: str, description: str, headers: dict[str, str] | None = None, **extra: object
+) -> Response:
     body = {"code": code, "description": description, **extra}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -94,11 +96,13 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProviderError)
     async def _provider_error(request: Request, exc: ProviderError) -> Response:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        code = {400: "UpstreamRejected", 503: "UpstreamUnavailable",
-                504: "UpstreamTimeout"}.get(exc.status_code, "UpstreamError")
+        code = {400: "UpstreamRejected", 503: "UpstreamUnavailable", 504: "UpstreamTimeout"}.get(
+            exc.status_code, "UpstreamError"
+        )
         log.warning("provider %s: %s (%s)", exc.provider, exc.message, exc.status_code)
-        return error_response(exc.status_code, code, f"{exc.provider}: {exc.message}", headers,
-                              provider=exc.provider)
+        return error_response(
+            exc.status_code, code, f"{exc.provider}: {exc.message}", headers, provider=exc.provider
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -107,9 +111,9 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed"}.get(
-            exc.status_code, "Error")
-        return error_response(exc.status_code, code, str(exc.detail),
-                              getattr(exc, "headers", None))
+            exc.status_code, "Error"
+        )
+        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -217,7 +217,12 @@ class UpstreamRejected(ProviderError):
 #: never fails a page; a property test (tests/unit/test_translate_robustness.py) holds every
 #: translator to this family on mutated recordings.
 UNTRANSLATABLE: tuple[type[Exception], ...] = (
-    ValueError, TypeError, LookupError, AttributeError, ArithmeticError)
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    ArithmeticError,
+)
 
 
 class CollectionNotFound(LookupError):

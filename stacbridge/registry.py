@@ -155,8 +155,12 @@ class Registry:
             try:
                 return await asyncio.wait_for(catalog.collection_ids(), STARTUP_LISTING_TIMEOUT)
             except Exception as exc:  # noqa: BLE001 - reported, routed by syntax instead
-                log.warning("provider %s: collections not listed at start-up (%s); its ids "
-                            "are routed by their syntax", catalog.name, exc or type(exc).__name__)
+                log.warning(
+                    "provider %s: collections not listed at start-up (%s); its ids "
+                    "are routed by their syntax",
+                    catalog.name,
+                    exc or type(exc).__name__,
+                )
                 return []
 
         listings = await asyncio.gather(*(listing(c) for c in self.catalogs))
@@ -166,7 +170,8 @@ class Registry:
                 if other is not catalog:
                     raise ConfigurationError(
                         f"collection id {cid!r} is served by both {other.name} and "
-                        f"{catalog.name}; remove it from one of them")
+                        f"{catalog.name}; remove it from one of them"
+                    )
         self._table = table
 
     # -- routing --------------------------------------------------------------------------
@@ -199,7 +204,8 @@ class Registry:
             raise ProviderError(
                 having[1].name,
                 f"collection id {collection_id!r} is served by both {having[0].name} and "
-                f"{having[1].name}; the operator must remove it from one of them")
+                f"{having[1].name}; the operator must remove it from one of them",
+            )
         self._table[collection_id] = having[0]
         return having[0]
 

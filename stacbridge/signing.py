@@ -49,8 +49,9 @@ class Signer:
         # hmac.digest is the one-shot C path: asset hrefs are signed ~40,000 times a page
         return hmac.digest(key, purpose.encode() + b"\x00" + body, "sha256")
 
-    def sign(self, purpose: str, payload: Any, ttl: float | None = None,
-             granularity: int = 1) -> str:
+    def sign(
+        self, purpose: str, payload: Any, ttl: float | None = None, granularity: int = 1
+    ) -> str:
         """Seal `payload` (JSON-serialisable) for `purpose`, valid for `ttl` seconds if given.
 
         `granularity` rounds the expiry up to a multiple of that many seconds, so the same

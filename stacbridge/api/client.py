@@ -72,9 +72,11 @@ class StacClient(AsyncBaseCoreClient):
     async def landing_page(self, **kwargs: Any) -> JSON:  # type: ignore[override]
         request: Request = kwargs["request"]
         base = L.base_url(request)
-        page: JSON = dict(self._landing_page(base_url=base,
-                                       conformance_classes=self.conformance_classes(),
-                                       extension_schemas=[]))
+        page: JSON = dict(
+            self._landing_page(
+                base_url=base, conformance_classes=self.conformance_classes(), extension_schemas=[]
+            )
+        )
         page["id"] = self.landing_page_id
         page["title"] = self.title
         page["description"] = self.description or page.get("description", "")
@@ -89,13 +91,18 @@ class StacClient(AsyncBaseCoreClient):
         links += [
             L.link("search", base + "search", L.GEOJSON, "Item search (POST)", method="POST"),
             L.link("queryables", base + "queryables", L.SCHEMA_JSON, "Queryables"),
-            L.link("service-desc", base + "api", "application/vnd.oai.openapi+json;version=3.0",
-                   "OpenAPI service description"),
-            L.link("service-doc", base + "api.html", "text/html",
-                   "OpenAPI service documentation"),
+            L.link(
+                "service-desc",
+                base + "api",
+                "application/vnd.oai.openapi+json;version=3.0",
+                "OpenAPI service description",
+            ),
+            L.link("service-doc", base + "api.html", "text/html", "OpenAPI service documentation"),
         ]
-        links += [L.link("child", f"{base}catalogs/{c.name}", title=c.title)
-                  for c in self.registry.catalogs]
+        links += [
+            L.link("child", f"{base}catalogs/{c.name}", title=c.title)
+            for c in self.registry.catalogs
+        ]
         page["links"] = L.dedupe(links)
         page["conformsTo"] = self.conformance_classes()
         return page
@@ -107,14 +114,22 @@ class StacClient(AsyncBaseCoreClient):
             raise NotFound(f"no provider named {name!r}")
         base = L.base_url(request)
         collections = await catalog.list_collections(CollectionQuery())
-        links = [L.link("self", f"{base}catalogs/{name}", title=catalog.title),
-                 *L.root_links(base, self.title)]
-        links += [L.link("child", f"{base}collections/{c['id']}", title=c.get("title", c["id"]))
-                  for c in collections]
-        return {"type": "Catalog", "stac_version": L.STAC_VERSION, "id": name,
-                "title": catalog.title,
-                "description": f"Collections served by {catalog.title} through stacbridge.",
-                "links": links}
+        links = [
+            L.link("self", f"{base}catalogs/{name}", title=catalog.title),
+            *L.root_links(base, self.title),
+        ]
+        links += [
+            L.link("child", f"{base}collections/{c['id']}", title=c.get("title", c["id"]))
+            for c in collections
+        ]
+        return {
+            "type": "Catalog",
+            "stac_version": L.STAC_VERSION,
+            "id": name,
+            "title": catalog.title,
+            "description": f"Collections served by {catalog.title} through stacbridge.",
+            "links": links,
+        }
 
     # -- collections ----------------------------------------------------------------------
     async def all_collections(self, **kwargs: Any) -> Response:  # type: ignore[override]
@@ -127,12 +142,14 @@ class StacClient(AsyncBaseCoreClient):
         if limit < 1:
             raise BadRequest("limit must be a positive integer")
         token = kwargs.get("token")
-        fingerprint = hashlib.sha256(
-            orjson.dumps([bbox, kwargs.get("datetime"), q])).hexdigest()[:16]
+        fingerprint = hashlib.sha256(orjson.dumps([bbox, kwargs.get("datetime"), q])).hexdigest()[
+            :16
+        ]
         offset = 0
         if token:
-            offset = int(open_token(self.signer, COLLECTIONS_PURPOSE, token,
-                                    fingerprint).get("o", 0))
+            offset = int(
+                open_token(self.signer, COLLECTIONS_PURPOSE, token, fingerprint).get("o", 0)
+            )
         query = CollectionQuery(bbox=tuple(bbox) if bbox else None, datetime=interval, q=q)
         found: list[tuple[Catalog, JSON]] = []
         for catalog in self.registry.catalogs:
@@ -140,27 +157,31 @@ class StacClient(AsyncBaseCoreClient):
                 found += [(catalog, c) for c in await catalog.list_collections(query)]
             except Exception as exc:  # noqa: BLE001 - one provider's fault never hides another's
                 log.warning("provider %s: collections unavailable: %s", catalog.name, exc)
-        page = found[offset:offset + limit]
+        page = found[offset : offset + limit]
         collections = [self.presenter.collection(c, coll, base) for c, coll in page]
         links = [L.link("self", str(request.url)), *L.root_links(base, self.title)]
         if offset + limit < len(found):
-            token = self.signer.sign(COLLECTIONS_PURPOSE, {"f": fingerprint,
-                                                           "o": offset + limit})
+            token = self.signer.sign(COLLECTIONS_PURPOSE, {"f": fingerprint, "o": offset + limit})
             links.append(L.link("next", L.replace_query(request, token=token), method="GET"))
         if offset > 0:
-            token = self.signer.sign(COLLECTIONS_PURPOSE, {"f": fingerprint,
-                                                           "o": max(0, offset - limit)})
+            token = self.signer.sign(
+                COLLECTIONS_PURPOSE, {"f": fingerprint, "o": max(0, offset - limit)}
+            )
             links.append(L.link("prev", L.replace_query(request, token=token), method="GET"))
-        return L.json_response({"collections": collections, "links": links,
-                                "numberMatched": len(found),
-                                "numberReturned": len(collections)})
+        return L.json_response(
+            {
+                "collections": collections,
+                "links": links,
+                "numberMatched": len(found),
+                "numberReturned": len(collections),
+            }
+        )
 
     async def get_collection(self, collection_id: str, **kwargs: Any) -> Response:  # type: ignore[override]
         request: Request = kwargs["request"]
         catalog = await self.registry.catalog_for(collection_id)
         collection = await catalog.get_collection(collection_id)
-        return L.json_response(self.presenter.collection(catalog, collection,
-                                                         L.base_url(request)))
+        return L.json_response(self.presenter.collection(catalog, collection, L.base_url(request)))
 
     # -- items ----------------------------------------------------------------------------
     async def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> Response:  # type: ignore[override]
@@ -170,8 +191,7 @@ class StacClient(AsyncBaseCoreClient):
         if item is None:
             raise NotFound(f"item {item_id!r} not found in collection {collection_id!r}")
         await self.presenter.decorate([item], DecorationContext())
-        return L.json_response(self.presenter.item(catalog, item, L.base_url(request)),
-                               L.GEOJSON)
+        return L.json_response(self.presenter.item(catalog, item, L.base_url(request)), L.GEOJSON)
 
     async def get_search(self, request: Request, **kwargs: Any) -> Response:  # type: ignore[override]
         search = search_from_get(kwargs, self.default_limit)
@@ -214,8 +234,10 @@ class StacClient(AsyncBaseCoreClient):
             "properties": {
                 "id": {"description": "Item id", "type": "string"},
                 "collection": {"description": "Collection id", "type": "string"},
-                "geometry": {"description": "Footprint",
-                             "$ref": "https://geojson.org/schema/Geometry.json"},
+                "geometry": {
+                    "description": "Footprint",
+                    "$ref": "https://geojson.org/schema/Geometry.json",
+                },
                 **props,
             },
             "additionalProperties": True,

@@ -11,8 +11,17 @@ def apply_fields(item: JSON, include: list[str], exclude: list[str]) -> JSON:
         return item
     if include:
         out: JSON = {}
-        for key in ("type", "stac_version", "id", "collection", "links", "assets", "bbox",
-                    "geometry", "stac_extensions"):
+        for key in (
+            "type",
+            "stac_version",
+            "id",
+            "collection",
+            "links",
+            "assets",
+            "bbox",
+            "geometry",
+            "stac_extensions",
+        ):
             if key in item:
                 out[key] = item[key]
         props = item.get("properties", {})
@@ -52,5 +61,3 @@ def _drop_path(obj: JSON, path: str) -> None:
             return
     if isinstance(obj, dict):
         obj.pop(parts[-1], None)
-
-

@@ -31,8 +31,9 @@ def json_response(body: object, media_type: str = JSON_TYPE, status: int = 200) 
     return Response(orjson.dumps(body), status_code=status, media_type=media_type)
 
 
-def link(rel: str, href: str, media_type: str = JSON_TYPE, title: str | None = None,
-         **extra: object) -> JSON:
+def link(
+    rel: str, href: str, media_type: str = JSON_TYPE, title: str | None = None, **extra: object
+) -> JSON:
     out: JSON = {"rel": rel, "type": media_type, "href": href}
     if title is not None:
         out["title"] = title
@@ -76,8 +77,9 @@ def replace_query(request: Request, **values: str) -> str:
 
 def next_link(request: Request, base: str, token: str, *, post: bool) -> JSON:
     if post:
-        return link("next", f"{base}search", GEOJSON, method="POST", body={"token": token},
-                    merge=True)
+        return link(
+            "next", f"{base}search", GEOJSON, method="POST", body={"token": token}, merge=True
+        )
     return link("next", replace_query(request, token=token), GEOJSON, method="GET")
 
 

@@ -18,9 +18,7 @@ from stacbridge.signing import InvalidToken, Signer
 
 PAGE_PURPOSE = "page"
 COLLECTIONS_PURPOSE = "collections"
-_DIFFERENT = (
-    "paging token belongs to a different search; start the search again without a token"
-)
+_DIFFERENT = "paging token belongs to a different search; start the search again without a token"
 
 
 @dataclass(slots=True)
@@ -41,8 +39,12 @@ class PageState:
     provider: str | None = None
 
     def seal(self, signer: Signer) -> str:
-        state: dict[str, Any] = {"f": self.fingerprint, "i": self.target, "c": self.cursor,
-                                 "s": self.skip}
+        state: dict[str, Any] = {
+            "f": self.fingerprint,
+            "i": self.target,
+            "c": self.cursor,
+            "s": self.skip,
+        }
         if self.fetch:
             state["n"] = self.fetch
         if self.provider is not None:
@@ -54,9 +56,14 @@ class PageState:
         """Verify `token` for the search with `fingerprint`; a 400 that says why otherwise."""
         raw = open_token(signer, PAGE_PURPOSE, token, fingerprint)
         try:
-            return cls(fingerprint=fingerprint, target=int(raw.get("i", 0)),
-                       cursor=raw.get("c"), skip=int(raw.get("s", 0)),
-                       fetch=int(raw.get("n") or 0), provider=raw.get("p"))
+            return cls(
+                fingerprint=fingerprint,
+                target=int(raw.get("i", 0)),
+                cursor=raw.get("c"),
+                skip=int(raw.get("s", 0)),
+                fetch=int(raw.get("n") or 0),
+                provider=raw.get("p"),
+            )
         except (TypeError, ValueError) as exc:
             raise BadRequest("invalid paging token: malformed state") from exc
 

@@ -80,5 +80,3 @@ class PostFilter:
             except Exception:  # noqa: BLE001 - an item the expression cannot evaluate is no match
                 return False
         return True
-
-

@@ -44,9 +44,17 @@ class Search:
         """What a paging token is bound to: the search, not the page size or the page."""
         # collection order matters: it is the order in which providers are searched
         canonical = orjson.dumps(
-            [self.collections, sorted(self.ids), self.bbox, self.intersects,
-             self.datetime, self.filter, self.sortby],
-            option=orjson.OPT_SORT_KEYS)
+            [
+                self.collections,
+                sorted(self.ids),
+                self.bbox,
+                self.intersects,
+                self.datetime,
+                self.filter,
+                self.sortby,
+            ],
+            option=orjson.OPT_SORT_KEYS,
+        )
         return hashlib.sha256(canonical).hexdigest()[:16]
 
 
@@ -58,8 +66,7 @@ def parse_bbox(value: Iterable[float] | str | None) -> list[float] | None:
         try:
             numbers = [float(v) for v in value.split(",")]
         except ValueError as exc:
-            raise BadRequest(f"bbox must be 4 or 6 comma-separated numbers, got {value!r}") \
-                from exc
+            raise BadRequest(f"bbox must be 4 or 6 comma-separated numbers, got {value!r}") from exc
     else:
         numbers = [float(v) for v in value]
     if len(numbers) not in (4, 6):
@@ -113,8 +120,10 @@ def parse_intersects(value: Any) -> JSON | None:
     return value
 
 
-CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-         "https://www.opengis.net/def/crs/OGC/1.3/CRS84")
+CRS84 = (
+    "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+    "https://www.opengis.net/def/crs/OGC/1.3/CRS84",
+)
 
 
 def parse_filter(expr: Any, lang: str | None, crs: str | None = None) -> JSON | bool | None:
@@ -126,8 +135,7 @@ def parse_filter(expr: Any, lang: str | None, crs: str | None = None) -> JSON | 
     answers an empty page without asking any upstream).
     """
     if crs not in (None, "", *CRS84):
-        raise BadRequest(f"filter-crs {crs!r} is not supported; use CRS84 (longitude, "
-                         "latitude)")
+        raise BadRequest(f"filter-crs {crs!r} is not supported; use CRS84 (longitude, latitude)")
     if expr is None or expr == "":
         return None
     try:
@@ -167,8 +175,10 @@ def parse_sortby(value: Any) -> list[tuple[str, str]]:
             name = entry.lstrip("+-").strip()
         else:
             data = entry.model_dump() if hasattr(entry, "model_dump") else dict(entry)
-            name, direction = data["field"], str(getattr(data["direction"], "value",
-                                                        data["direction"]))
+            name, direction = (
+                data["field"],
+                str(getattr(data["direction"], "value", data["direction"])),
+            )
         if name:
             out.append((name.removeprefix("properties."), direction))
     return out
@@ -183,8 +193,6 @@ def parse_fields(value: Any) -> tuple[list[str], list[str]]:
         return include, exclude
     data = value.model_dump() if hasattr(value, "model_dump") else dict(value)
     return sorted(data.get("include") or []), sorted(data.get("exclude") or [])
-
-
 
 
 def _split_list(value: Any) -> list[str]:

@@ -58,8 +58,9 @@ class _Page:
 class SearchEngine:
     """Runs one search request against the registry's catalogues."""
 
-    def __init__(self, registry: Registry, signer: Signer, presenter: Presenter, *,
-                 max_limit: int) -> None:
+    def __init__(
+        self, registry: Registry, signer: Signer, presenter: Presenter, *, max_limit: int
+    ) -> None:
         self.registry = registry
         self.signer = signer
         self.presenter = presenter
@@ -97,15 +98,18 @@ class SearchEngine:
             raise BadRequest(
                 "sortby needs the search restricted to one provider's collections "
                 f"({', '.join(c.name for c, _ in targets)} were asked); results from several "
-                "providers are not merged in sort order")
+                "providers are not merged in sort order"
+            )
         field_name = search.sortby[0][0]
         for catalog, _ in targets:
             if field_name not in catalog.capabilities.sortable:
-                raise BadRequest(f"cannot sort by {field_name!r}: {catalog.name} does not "
-                                 "support it")
+                raise BadRequest(
+                    f"cannot sort by {field_name!r}: {catalog.name} does not support it"
+                )
 
-    async def run(self, search: Search, request: Request, *, post: bool,
-                  collection: str | None = None) -> Response:
+    async def run(
+        self, search: Search, request: Request, *, post: bool, collection: str | None = None
+    ) -> Response:
         """Answer one page of `search`; `collection` set for `/collections/{id}/items`."""
         if search.bbox is not None and search.intersects is not None:
             raise BadRequest("bbox and intersects are mutually exclusive; send only one")
@@ -115,8 +119,11 @@ class SearchEngine:
         interval = parse_datetime(search.datetime)
         base = L.base_url(request)
         fingerprint = search.fingerprint()
-        state = (PageState.open(self.signer, search.token, fingerprint) if search.token
-                 else PageState(fingerprint))
+        state = (
+            PageState.open(self.signer, search.token, fingerprint)
+            if search.token
+            else PageState(fingerprint)
+        )
         targets = await self.targets(search, interval)
         self.check_sortby(search, targets)
         post_filter = PostFilter(search, interval)
@@ -128,17 +135,23 @@ class SearchEngine:
             page = await self._collect(search, request, targets, post_filter, state)
 
         items = [item for _, item in page.found]
-        await self.presenter.decorate(items, DecorationContext(
-            bbox=tuple(search.bbox) if search.bbox else None, intersects=search.intersects,
-            datetime=interval))
+        await self.presenter.decorate(
+            items,
+            DecorationContext(
+                bbox=tuple(search.bbox) if search.bbox else None,
+                intersects=search.intersects,
+                datetime=interval,
+            ),
+        )
         with gc_paused():
             out = [self.presenter.item(catalog, item, base) for catalog, item in page.found]
             if search.fields_include or search.fields_exclude:
-                out = [apply_fields(i, search.fields_include, search.fields_exclude)
-                       for i in out]
+                out = [apply_fields(i, search.fields_include, search.fields_exclude) for i in out]
 
-        links: list[JSON] = [L.link("root", base, title=self.presenter.title),
-                             L.link("self", str(request.url), L.GEOJSON)]
+        links: list[JSON] = [
+            L.link("root", base, title=self.presenter.title),
+            L.link("self", str(request.url), L.GEOJSON),
+        ]
         if collection is not None:
             href = f"{base}collections/{collection}"
             links += [L.link("parent", href), L.link("collection", href)]
@@ -147,16 +160,26 @@ class SearchEngine:
             if next_state.target < len(targets):
                 next_state.provider = targets[next_state.target][0].name
             links.append(L.next_link(request, base, next_state.seal(self.signer), post=post))
-        body: JSON = {"type": "FeatureCollection", "features": out, "links": links,
-                      "numberReturned": len(out)}
+        body: JSON = {
+            "type": "FeatureCollection",
+            "features": out,
+            "links": links,
+            "numberReturned": len(out),
+        }
         matched = page.matched
         if matched is not None and not (post_filter.ids is not None and matched > len(out)):
             body["numberMatched"] = matched
         with gc_paused():
             return Response(orjson.dumps(body), media_type=L.GEOJSON)
 
-    async def _collect(self, search: Search, request: Request, targets: list[Target],
-                       post_filter: PostFilter, state: PageState) -> _Page:
+    async def _collect(
+        self,
+        search: Search,
+        request: Request,
+        targets: list[Target],
+        post_filter: PostFilter,
+        state: PageState,
+    ) -> _Page:
         """Read upstream pages from where `state` stopped until the page is full."""
         limit = search.limit
         index, cursor, skip, fetch = state.target, state.cursor, state.skip, state.fetch
@@ -171,27 +194,29 @@ class SearchEngine:
         while index < len(targets):
             catalog, query = targets[index]
             if upstream_pages >= MAX_UPSTREAM_PAGES or (
-                    upstream_pages and await request.is_disconnected()):
+                upstream_pages and await request.is_disconnected()
+            ):
                 # a selective gateway-side filter must not scan a whole collection in one
                 # request: answer what was found, with a next link where the scan stopped
                 next_state = PageState(fingerprint, index, cursor, skip)
                 break
-            size = fetch or (limit if not post_filter.drops_items
-                             else max(limit, min(FILTER_FETCH, limit * 4)))
+            size = fetch or (
+                limit if not post_filter.drops_items else max(limit, min(FILTER_FETCH, limit * 4))
+            )
             fetch = 0
             page: ItemPage = await catalog.search(replace(query, limit=size), cursor)
             upstream_pages += 1
             if matched is not None:
-                if (page.number_matched is not None and cursor is None
-                        and post_filter.cql is None):
+                if page.number_matched is not None and cursor is None and post_filter.cql is None:
                     matched += page.number_matched
                     counted += 1
                 else:
                     matched = None
             spatial = not catalog.capabilities.exact_spatial
             with gc_paused():
-                stopped_at, dropped = _take(page.items, catalog, post_filter, spatial, skip,
-                                            limit, found)
+                stopped_at, dropped = _take(
+                    page.items, catalog, post_filter, spatial, skip, limit, found
+                )
             if dropped:
                 matched = None  # the gateway dropped items the upstream counted
             skip = 0
@@ -213,8 +238,15 @@ class SearchEngine:
         return _Page(found, next_state, matched)
 
 
-def _take(items: list[JSON], catalog: Catalog, post_filter: PostFilter, spatial: bool,
-          skip: int, limit: int, found: list[tuple[Catalog, JSON]]) -> tuple[int | None, int]:
+def _take(
+    items: list[JSON],
+    catalog: Catalog,
+    post_filter: PostFilter,
+    spatial: bool,
+    skip: int,
+    limit: int,
+    found: list[tuple[Catalog, JSON]],
+) -> tuple[int | None, int]:
     """Add the page's matching items to `found`.
 
     Returns the position after the last item taken when the page held more than `limit`
@@ -230,4 +262,3 @@ def _take(items: list[JSON], catalog: Catalog, post_filter: PostFilter, spatial:
         else:
             dropped += 1
     return None, dropped
-

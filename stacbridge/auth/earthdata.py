@@ -121,9 +121,7 @@ class EarthdataLogin:
                     self.store, self._session_key(request.ref), credentials["cookie"].encode()
                 )
             credentials = await self._credentials_for(request)
-            outcome = await self.fetcher.follow(
-                request.ref, request.method, forwarded, credentials
-            )
+            outcome = await self.fetcher.follow(request.ref, request.method, forwarded, credentials)
         if not isinstance(outcome, LoginRequired):
             return outcome
         if self.mode == "passthrough":

@@ -232,8 +232,9 @@ class Fault:
     @property
     def active(self) -> bool:
         """Whether queuing it would do anything (a spec with nothing to inject is dropped)."""
-        return self.count > 0 and bool(self.error_code or self.status or self.delay
-                                       or self.body is not None or self.headers)
+        return self.count > 0 and bool(
+            self.error_code or self.status or self.delay or self.body is not None or self.headers
+        )
 
     def matches(self, path: str, endpoint: str | None) -> bool:
         return (self.path is None or self.path in path) and self.endpoint in (None, endpoint)
@@ -316,8 +317,7 @@ class FaultQueue:
 
     def listing(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [{name: _listed(getattr(f, name)) for name in self.fields}
-                    for f in self.faults]
+            return [{name: _listed(getattr(f, name)) for name in self.fields} for f in self.faults]
 
     async def endpoint(self, request: Request) -> Response:
         """``GET`` lists, ``POST`` queues one fault, ``DELETE`` clears; all answer the list."""

@@ -22,20 +22,35 @@ SANDBOX_M2M_USER = ("sandbox", "sandbox-app-token")
 #: recorded NASA hosts → which sandbox host stands in for them.  Cloud DAACs (TEA) redirect
 #: to pre-signed S3 URLs; on-premises DAACs serve the bytes themselves; the public CDN needs
 #: no login.
-CLOUD_HOSTS = ("data.lpdaac.earthdatacloud.nasa.gov", "data.ornldaac.earthdata.nasa.gov",
-               "archive.swot.podaac.earthdata.nasa.gov", "archive.podaac.earthdata.nasa.gov",
-               "data.laadsdaac.earthdatacloud.nasa.gov", "data.gesdisc.earthdata.nasa.gov")
-ONPREM_HOSTS = ("n5eil01u.ecs.nsidc.org", "ladsweb.modaps.eosdis.nasa.gov",
-                "hydro1.gesdisc.eosdis.nasa.gov", "gpm1.gesdisc.eosdis.nasa.gov")
+CLOUD_HOSTS = (
+    "data.lpdaac.earthdatacloud.nasa.gov",
+    "data.ornldaac.earthdata.nasa.gov",
+    "archive.swot.podaac.earthdata.nasa.gov",
+    "archive.podaac.earthdata.nasa.gov",
+    "data.laadsdaac.earthdatacloud.nasa.gov",
+    "data.gesdisc.earthdata.nasa.gov",
+)
+ONPREM_HOSTS = (
+    "n5eil01u.ecs.nsidc.org",
+    "ladsweb.modaps.eosdis.nasa.gov",
+    "hydro1.gesdisc.eosdis.nasa.gov",
+    "gpm1.gesdisc.eosdis.nasa.gov",
+)
 PUBLIC_HOSTS = ("cdn.earthdata.nasa.gov",)
 
 
 class Sandbox:
     """Every provider emulator on loopback, started and stopped together."""
 
-    def __init__(self, *, host: str = "127.0.0.1", generated_granules: int = 1_000_000,
-                 generated_scenes: int = 200_000, cmr_port: int = 0,
-                 token_ttl: float = 3600.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        generated_granules: int = 1_000_000,
+        generated_scenes: int = 200_000,
+        cmr_port: int = 0,
+        token_ttl: float = 3600.0,
+    ) -> None:
         self.host = host
         self.generated_granules = generated_granules
         self.generated_scenes = generated_scenes
@@ -50,8 +65,9 @@ class Sandbox:
         from stacbridge.sandbox.cmr import create_cmr_app
         from stacbridge.sandbox.datahost import EarthdataSandbox
 
-        self.earthdata = EarthdataSandbox({SANDBOX_EDL_USER[0]: SANDBOX_EDL_USER[1]},
-                                          token_ttl=self.token_ttl).start()
+        self.earthdata = EarthdataSandbox(
+            {SANDBOX_EDL_USER[0]: SANDBOX_EDL_USER[1]}, token_ttl=self.token_ttl
+        ).start()
         host_map = {f"https://{h}": self.earthdata.host.url for h in CLOUD_HOSTS}
         host_map |= {f"https://{h}": self.earthdata.onprem.url for h in ONPREM_HOSTS}
         host_map |= {f"https://{h}": self.earthdata.plain.url for h in PUBLIC_HOSTS}
@@ -62,9 +78,12 @@ class Sandbox:
         from stacbridge.sandbox.m2m import create_m2m_app
 
         self.m2m_clock = SandboxClock()
-        m2m = create_m2m_app(clock=self.m2m_clock, generated_scenes=self.generated_scenes,
-                             users={SANDBOX_M2M_USER[0]: SANDBOX_M2M_USER[1]},
-                             landsatlook_url="self")
+        m2m = create_m2m_app(
+            clock=self.m2m_clock,
+            generated_scenes=self.generated_scenes,
+            users={SANDBOX_M2M_USER[0]: SANDBOX_M2M_USER[1]},
+            landsatlook_url="self",
+        )
         self.m2m = ServerThread(m2m, self.host).start()
         return self
 
@@ -132,9 +151,12 @@ class Sandbox:
 
     def settings(self, **overrides: Any) -> Settings:
         """Gateway settings wired to these emulators."""
-        values: dict[str, Any] = {"cmr": self.cmr_settings(), "m2m": self.m2m_settings(),
-                                  "earthdata": self.earthdata_settings(),
-                                  "store_url": "memory://"}
+        values: dict[str, Any] = {
+            "cmr": self.cmr_settings(),
+            "m2m": self.m2m_settings(),
+            "earthdata": self.earthdata_settings(),
+            "store_url": "memory://",
+        }
         values.update(overrides)
         return load_settings(**values)
 

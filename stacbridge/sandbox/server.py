@@ -25,15 +25,24 @@ def free_port(host: str = "127.0.0.1") -> int:
 class ServerThread:
     """A uvicorn server for `app` on `host:port` (port 0: pick a free one), started in a thread."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0,
-                 log_level: str = "warning") -> None:
+    def __init__(
+        self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        config = uvicorn.Config(app, host=host, port=self.port, log_level=log_level,
-                                access_log=False, lifespan="auto", timeout_keep_alive=30)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=self.port,
+            log_level=log_level,
+            access_log=False,
+            lifespan="auto",
+            timeout_keep_alive=30,
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True,
-                                        name=f"sandbox-{self.port}")
+        self._thread = threading.Thread(
+            target=self._server.run, daemon=True, name=f"sandbox-{self.port}"
+        )
 
     @property
     def url(self) -> str:

@@ -42,8 +42,9 @@ def _collection_with_items(http: httpx.Client, provider: str) -> str:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_provider_is_registered_and_listed(http, provider):
-    children = [x["href"].rsplit("/", 1)[1] for x in http.get("/").json()["links"]
-                if x["rel"] == "child"]
+    children = [
+        x["href"].rsplit("/", 1)[1] for x in http.get("/").json()["links"] if x["rel"] == "child"
+    ]
     assert provider in children
     assert _collection_ids(http, provider)
 
@@ -99,8 +100,11 @@ def test_unknown_collection_and_item_are_404(http, provider):
     missing_item = http.get(f"/collections/{cid}/items/no-such-item-0000")
     assert missing_item.status_code == 404, missing_item.text
     assert missing_item.json()["code"] == "NotFound"
-    for path in ("/collections/no-such-collection.v9", "/collections/toy-nothing",
-                 "/collections/no_such_dataset/items"):
+    for path in (
+        "/collections/no-such-collection.v9",
+        "/collections/toy-nothing",
+        "/collections/no_such_dataset/items",
+    ):
         response = http.get(path)
         assert response.status_code == 404, (path, response.text)
 

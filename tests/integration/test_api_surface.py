@@ -17,11 +17,13 @@ def http(gateway):
 def test_landing_page_has_what_clients_look_for(http):
     page = http.get("/").json()
     conforms = page["conformsTo"]
-    for uri in ("https://api.stacspec.org/v1.0.0/core",
-                "https://api.stacspec.org/v1.0.0/item-search",
-                "https://api.stacspec.org/v1.0.0/collections",
-                "https://api.stacspec.org/v1.0.0/ogcapi-features",
-                "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30"):
+    for uri in (
+        "https://api.stacspec.org/v1.0.0/core",
+        "https://api.stacspec.org/v1.0.0/item-search",
+        "https://api.stacspec.org/v1.0.0/collections",
+        "https://api.stacspec.org/v1.0.0/ogcapi-features",
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    ):
         assert uri in conforms
     rels = {}
     for link in page["links"]:
@@ -67,8 +69,11 @@ def test_collections_have_items_links_and_page(http):
 def test_collection_free_text_search(http):
     found = http.get("/collections", params={"q": "HLS"}).json()["collections"]
     assert HLS in [c["id"] for c in found]
-    assert all("HLS" in (c["id"] + c.get("title", "") + c.get("description", "")).upper()
-               or any("HLS" in k.upper() for k in c.get("keywords", [])) for c in found)
+    assert all(
+        "HLS" in (c["id"] + c.get("title", "") + c.get("description", "")).upper()
+        or any("HLS" in k.upper() for k in c.get("keywords", []))
+        for c in found
+    )
 
 
 def test_provider_child_catalog(http):
@@ -91,21 +96,26 @@ def test_get_collection_and_item(http):
     assert one.json()["id"] == features[0]["id"]
 
 
-@pytest.mark.parametrize(("params", "fragment"), [
-    ({"bbox": "1,2,3"}, "4 or 6"),
-    ({"bbox": "0,91,1,92"}, "latitude"),
-    ({"bbox": "0,10,1,5"}, "south"),
-    ({"bbox": "a,b,c,d"}, "bbox"),
-    ({"datetime": "not-a-date"}, ""),
-    ({"datetime": "2024-02-01T00:00:00Z/2024-01-01T00:00:00Z"}, "datetime"),
-    ({"bbox": "0,0,1,1",
-      "intersects": '{"type":"Point","coordinates":[0,0]}'}, "mutually exclusive"),
-    ({"limit": "0"}, "limit"),
-    ({"limit": "-3"}, "limit"),
-    ({"token": "garbage"}, "token"),
-    ({"filter": "eo:cloud_cover <<< 3"}, "CQL2"),
-    ({"sortby": "+grid:code", "collections": HLS}, "sort"),
-])
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"bbox": "1,2,3"}, "4 or 6"),
+        ({"bbox": "0,91,1,92"}, "latitude"),
+        ({"bbox": "0,10,1,5"}, "south"),
+        ({"bbox": "a,b,c,d"}, "bbox"),
+        ({"datetime": "not-a-date"}, ""),
+        ({"datetime": "2024-02-01T00:00:00Z/2024-01-01T00:00:00Z"}, "datetime"),
+        (
+            {"bbox": "0,0,1,1", "intersects": '{"type":"Point","coordinates":[0,0]}'},
+            "mutually exclusive",
+        ),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "-3"}, "limit"),
+        ({"token": "garbage"}, "token"),
+        ({"filter": "eo:cloud_cover <<< 3"}, "CQL2"),
+        ({"sortby": "+grid:code", "collections": HLS}, "sort"),
+    ],
+)
 def test_bad_search_input_is_a_400_that_says_why(http, params, fragment):
     params = {"collections": HLS, **params}
     response = http.get("/search", params=params)
@@ -116,8 +126,7 @@ def test_bad_search_input_is_a_400_that_says_why(http, params, fragment):
 
 
 def test_post_search_bad_input(http):
-    response = http.post("/search", json={"collections": [HLS], "bbox": [0, 0, 1],
-                                          "limit": 1})
+    response = http.post("/search", json={"collections": [HLS], "bbox": [0, 0, 1], "limit": 1})
     assert response.status_code == 400
     response = http.post("/search", json={"collections": [HLS], "limit": 0})
     assert response.status_code == 400
@@ -130,8 +139,15 @@ def test_tampered_and_foreign_tokens(http):
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     response = http.get("/search", params={"collections": HLS, "limit": 2, "token": tampered})
     assert response.status_code == 400
-    foreign = http.get("/search", params={"collections": HLS, "limit": 2, "token": token,
-                                          "datetime": "2020-01-01T00:00:00Z/.."})
+    foreign = http.get(
+        "/search",
+        params={
+            "collections": HLS,
+            "limit": 2,
+            "token": token,
+            "datetime": "2020-01-01T00:00:00Z/..",
+        },
+    )
     assert foreign.status_code == 400
     assert "different search" in foreign.json()["description"]
 
@@ -153,10 +169,14 @@ def test_search_without_collections_uses_the_configured_scope(http):
 
 
 def test_cors_allows_range_and_authorization(http):
-    response = http.options("/search", headers={
-        "Origin": "https://radiantearth.github.io",
-        "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "authorization,range"})
+    response = http.options(
+        "/search",
+        headers={
+            "Origin": "https://radiantearth.github.io",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization,range",
+        },
+    )
     assert response.status_code == 200
     allowed = response.headers["access-control-allow-headers"].lower()
     assert "authorization" in allowed and "range" in allowed

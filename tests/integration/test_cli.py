@@ -32,8 +32,22 @@ def test_providers_fails_clearly_when_a_provider_is_down(sandbox, monkeypatch):
 
 def test_search_writes_ndjson_following_next_links(gateway, tmp_path):
     out = tmp_path / "items.ndjson"
-    result = runner.invoke(app, ["search", gateway, "-c", "HLSL30.v2.0", "--limit", "7",
-                                 "--max-items", "20", "--ndjson", "-o", str(out)])
+    result = runner.invoke(
+        app,
+        [
+            "search",
+            gateway,
+            "-c",
+            "HLSL30.v2.0",
+            "--limit",
+            "7",
+            "--max-items",
+            "20",
+            "--ndjson",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     items = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(items) == 20 and len({i["id"] for i in items}) == 20

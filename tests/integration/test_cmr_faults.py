@@ -33,15 +33,18 @@ def gateway_with(sandbox, http: HttpSettings) -> Iterator[str]:
 
 
 def granule_requests(cmr: httpx.Client) -> list[dict]:
-    return [r for r in cmr.get("/_sandbox/requests").json()["requests"]
-            if r["path"].endswith("granules.umm_json")]
+    return [
+        r
+        for r in cmr.get("/_sandbox/requests").json()["requests"]
+        if r["path"].endswith("granules.umm_json")
+    ]
 
 
 def test_transient_503s_are_retried_honouring_retry_after(cmr, gateway):
-    cmr.post("/_sandbox/faults", json={"status": 503, "count": 2, "retry_after": 0,
-                                       "path": "granules"})
-    response = httpx.get(f"{gateway}/search", params={"collections": HLS, "limit": 2},
-                         timeout=60)
+    cmr.post(
+        "/_sandbox/faults", json={"status": 503, "count": 2, "retry_after": 0, "path": "granules"}
+    )
+    response = httpx.get(f"{gateway}/search", params={"collections": HLS, "limit": 2}, timeout=60)
     assert response.status_code == 200
     assert len(response.json()["features"]) == 2
     assert [r["status"] for r in granule_requests(cmr)] == [503, 503, 200]
@@ -58,8 +61,9 @@ def test_persistent_5xx_is_a_502_naming_cmr(cmr, gateway):
 
 
 def test_persistent_503_is_a_503_with_retry_after(cmr, gateway):
-    cmr.post("/_sandbox/faults", json={"status": 503, "count": 10, "retry_after": 0,
-                                       "path": "granules"})
+    cmr.post(
+        "/_sandbox/faults", json={"status": 503, "count": 10, "retry_after": 0, "path": "granules"}
+    )
     response = httpx.get(f"{gateway}/search", params={"collections": HLS}, timeout=60)
     assert response.status_code == 503
     assert "retry-after" in response.headers
@@ -76,8 +80,15 @@ def test_timeouts_are_a_504(sandbox, cmr):
 
 
 def test_cmr_4xx_is_a_400_quoting_cmr(cmr, gateway):
-    cmr.post("/_sandbox/faults", json={"status": 400, "count": 1, "path": "granules",
-                                       "errors": ["Parameter [foo] was not recognized."]})
+    cmr.post(
+        "/_sandbox/faults",
+        json={
+            "status": 400,
+            "count": 1,
+            "path": "granules",
+            "errors": ["Parameter [foo] was not recognized."],
+        },
+    )
     response = httpx.get(f"{gateway}/search", params={"collections": HLS}, timeout=60)
     assert response.status_code == 400
     assert "Parameter [foo] was not recognized." in response.json()["description"]

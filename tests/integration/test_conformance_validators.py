@@ -13,14 +13,23 @@ from tests.conftest import STAC_API_VALIDATOR, validate_stac
 
 HLS = "HLSL30.v2.0"
 # around the recorded HLS tile 15UXP in Minnesota
-GEOMETRY = {"type": "Polygon", "coordinates": [[[-91.6, 47.8], [-91.0, 47.8], [-91.0, 48.1],
-                                                [-91.6, 48.1], [-91.6, 47.8]]]}
+GEOMETRY = {
+    "type": "Polygon",
+    "coordinates": [[[-91.6, 47.8], [-91.0, 47.8], [-91.0, 48.1], [-91.6, 48.1], [-91.6, 47.8]]],
+}
 
 
-def run_validator(root: str, collection: str, *conformance: str,
-                  geometry: dict = GEOMETRY) -> str:
-    args = [sys.executable, str(STAC_API_VALIDATOR), "--root-url", root,
-            "--collection", collection, "--geometry", json.dumps(geometry)]
+def run_validator(root: str, collection: str, *conformance: str, geometry: dict = GEOMETRY) -> str:
+    args = [
+        sys.executable,
+        str(STAC_API_VALIDATOR),
+        "--root-url",
+        root,
+        "--collection",
+        collection,
+        "--geometry",
+        json.dumps(geometry),
+    ]
     for name in conformance:
         args += ["--conformance", name]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
@@ -49,9 +58,12 @@ def test_every_collection_and_recorded_item_validates(gateway):
         assert checked_items >= 30
 
 
-@pytest.mark.parametrize("granule_ur", [
-    "HLS.L30.T15UXP.2024042T165831.v2.0",
-])
+@pytest.mark.parametrize(
+    "granule_ur",
+    [
+        "HLS.L30.T15UXP.2024042T165831.v2.0",
+    ],
+)
 def test_recorded_hls_item_validates_with_its_extensions(gateway, granule_ur):
     with httpx.Client(base_url=gateway, timeout=60) as http:
         item = http.get(f"/collections/{HLS}/items/{granule_ur}").json()

@@ -30,8 +30,9 @@ def _alive(http: httpx.Client) -> None:
 
 @pytest.mark.parametrize(("lang", "expr"), HOSTILE_FILTERS, ids=["parens", "not", "and"])
 def test_deep_cql2_text_is_a_400_that_names_the_limit(http, lang, expr):
-    response = http.get("/search", params={"collections": HLS, "filter": expr,
-                                           "filter-lang": "cql2-text"})
+    response = http.get(
+        "/search", params={"collections": HLS, "filter": expr, "filter-lang": "cql2-text"}
+    )
     assert response.status_code == 400, response.text
     assert "filter too complex" in response.json()["description"]
     _alive(http)
@@ -41,23 +42,33 @@ def test_deep_cql2_json_in_a_post_body_is_a_400(http):
     expr: dict = {"op": "=", "args": [{"property": "a"}, 1]}
     for _ in range(400):
         expr = {"op": "not", "args": [expr]}
-    response = http.post("/search", json={"collections": [HLS], "filter": expr,
-                                          "filter-lang": "cql2-json"})
+    response = http.post(
+        "/search", json={"collections": [HLS], "filter": expr, "filter-lang": "cql2-json"}
+    )
     assert response.status_code == 400, response.text
     assert "filter too complex" in response.json()["description"]
     _alive(http)
 
 
 def test_a_realistic_filter_still_works(http):
-    response = http.get("/search", params={
-        "collections": HLS, "limit": 3, "filter-lang": "cql2-text",
-        "filter": "eo:cloud_cover < 30 AND datetime >= TIMESTAMP('2024-01-01T00:00:00Z')"})
+    response = http.get(
+        "/search",
+        params={
+            "collections": HLS,
+            "limit": 3,
+            "filter-lang": "cql2-text",
+            "filter": "eo:cloud_cover < 30 AND datetime >= TIMESTAMP('2024-01-01T00:00:00Z')",
+        },
+    )
     assert response.status_code == 200, response.text
 
 
 def test_an_oversized_body_is_a_413_without_reading_it(http):
-    response = http.post("/search", content=b"{" + b" " * (50 << 20) + b"}",
-                         headers={"content-type": "application/json"})
+    response = http.post(
+        "/search",
+        content=b"{" + b" " * (50 << 20) + b"}",
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json()["code"] == "PayloadTooLarge"
     _alive(http)

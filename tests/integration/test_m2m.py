@@ -55,10 +55,15 @@ def a_preparing_bundle(gateway: str, since: str) -> tuple[dict, str]:
 
 
 def test_stac_api_validator_on_an_m2m_collection(gateway):
-    kansas = {"type": "Polygon", "coordinates": [[[-97.0, 39.5], [-96.0, 39.5], [-96.0, 40.5],
-                                                  [-97.0, 40.5], [-97.0, 39.5]]]}  # WRS 028/032
-    output = run_validator(gateway, L2, "core", "collections", "features", "item-search",
-                           geometry=kansas)
+    kansas = {
+        "type": "Polygon",
+        "coordinates": [
+            [[-97.0, 39.5], [-96.0, 39.5], [-96.0, 40.5], [-97.0, 40.5], [-97.0, 39.5]]
+        ],
+    }  # WRS 028/032
+    output = run_validator(
+        gateway, L2, "core", "collections", "features", "item-search", geometry=kansas
+    )
     assert "Errors: none" in output, output
 
 
@@ -71,10 +76,15 @@ def test_collection_queryables_come_from_dataset_filters(gateway):
 def test_pystac_client_search_by_bbox_datetime_and_cloud_cover(gateway, m2m):
     m2m.post("/_sandbox/reset")
     client = Client.open(gateway)
-    search = client.search(collections=[L2], bbox=[-100, 35, -90, 45],
-                           datetime="2014-01-01T00:00:00Z/2015-01-01T00:00:00Z",
-                           filter="eo:cloud_cover < 30", filter_lang="cql2-text",
-                           limit=20, max_items=60)
+    search = client.search(
+        collections=[L2],
+        bbox=[-100, 35, -90, 45],
+        datetime="2014-01-01T00:00:00Z/2015-01-01T00:00:00Z",
+        filter="eo:cloud_cover < 30",
+        filter_lang="cql2-text",
+        limit=20,
+        max_items=60,
+    )
     items = list(search.items())
     assert len(items) == 60
     assert len({i.id for i in items}) == 60
@@ -85,8 +95,9 @@ def test_pystac_client_search_by_bbox_datetime_and_cloud_cover(gateway, m2m):
         assert west <= -90 and east >= -100 and south <= 45 and north >= 35
         assert item.properties["platform"] in ("landsat-8", "landsat-9")
         assert item.properties["grid:code"].startswith("WRS2-")
-    searches = [r for r in m2m.get("/_sandbox/requests").json()
-                if r.get("endpoint") == "scene-search"]
+    searches = [
+        r for r in m2m.get("/_sandbox/requests").json() if r.get("endpoint") == "scene-search"
+    ]
     assert len(searches) >= 3  # paged past the first M2M page
     assert all(s["body"]["sceneFilter"]["cloudCoverFilter"]["max"] == 30 for s in searches)
 
@@ -100,8 +111,9 @@ def test_an_available_band_downloads_with_a_plain_get(gateway):
     full = httpx.get(band["href"], timeout=60, follow_redirects=True)
     assert full.status_code == 200
     assert full.content[:2] in (b"II", b"MM")
-    ranged = httpx.get(band["href"], timeout=60, follow_redirects=True,
-                       headers={"Range": "bytes=0-99"})
+    ranged = httpx.get(
+        band["href"], timeout=60, follow_redirects=True, headers={"Range": "bytes=0-99"}
+    )
     assert ranged.status_code == 206 and len(ranged.content) == 100
 
 
@@ -120,10 +132,15 @@ def test_a_preparing_bundle_is_an_order_then_redirects(sandbox, gateway, m2m):
         time.sleep(0.2)
     assert response.status_code == 302
     assert "/download/" in response.headers["location"]
-    requests = [r for r in m2m.get("/_sandbox/requests").json()
-                if r.get("endpoint") == "download-request"
-                and any(d.get("entityId") == scene["properties"]["landsat:scene_id"]
-                        for d in r["body"].get("downloads", []))]
+    requests = [
+        r
+        for r in m2m.get("/_sandbox/requests").json()
+        if r.get("endpoint") == "download-request"
+        and any(
+            d.get("entityId") == scene["properties"]["landsat:scene_id"]
+            for d in r["body"].get("downloads", [])
+        )
+    ]
     assert len(requests) == 1  # many waiting GETs, one download-request
 
 
@@ -135,9 +152,12 @@ def test_a_burst_after_key_expiry_logs_in_once(sandbox, gateway, m2m):
 
     async def burst() -> list[int]:
         async with httpx.AsyncClient(timeout=60) as client:
-            responses = await asyncio.gather(*(
-                client.get(f"{gateway}/search", params={"collections": L2, "limit": 2})
-                for _ in range(50)))
+            responses = await asyncio.gather(
+                *(
+                    client.get(f"{gateway}/search", params={"collections": L2, "limit": 2})
+                    for _ in range(50)
+                )
+            )
         return [r.status_code for r in responses]
 
     assert asyncio.run(burst()) == [200] * 50
@@ -192,8 +212,9 @@ def test_head_of_an_unordered_product_places_no_download_request(gateway, m2m):
 
 
 def test_rate_limit_is_a_503_with_retry_after(gateway, m2m):
-    m2m.post("/_sandbox/faults", json={"errorCode": "RATE_LIMIT", "count": 1,
-                                       "endpoint": "scene-search"})
+    m2m.post(
+        "/_sandbox/faults", json={"errorCode": "RATE_LIMIT", "count": 1, "endpoint": "scene-search"}
+    )
     response = httpx.get(f"{gateway}/search", params={"collections": L2}, timeout=60)
     assert response.status_code == 503
     assert "retry-after" in response.headers
@@ -210,8 +231,7 @@ def test_m2m_down_never_breaks_cmr(sandbox, m2m):
             ids = [c["id"] for c in response.json()["collections"]]
             assert "HLSL30.v2.0" in ids
             assert L2 not in ids
-            cmr = httpx.get(f"{gateway}/search", params={"collections": "HLSL30.v2.0"},
-                            timeout=60)
+            cmr = httpx.get(f"{gateway}/search", params={"collections": "HLSL30.v2.0"}, timeout=60)
             assert cmr.status_code == 200
             m2m_search = httpx.get(f"{gateway}/search", params={"collections": L2}, timeout=60)
             assert m2m_search.status_code in (502, 503)
@@ -221,6 +241,7 @@ def test_m2m_down_never_breaks_cmr(sandbox, m2m):
 
 
 def test_unknown_scene_is_404(gateway):
-    response = httpx.get(f"{gateway}/collections/{L2}/items/LC08_L2SP_000000_20990101_X",
-                         timeout=60)
+    response = httpx.get(
+        f"{gateway}/collections/{L2}/items/LC08_L2SP_000000_20990101_X", timeout=60
+    )
     assert response.status_code == 404

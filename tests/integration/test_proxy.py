@@ -26,8 +26,9 @@ KEY = "test-key"  # the same key as the session gateway in conftest
 @contextlib.contextmanager
 def gateway_with(sandbox, **earthdata_overrides) -> Iterator[str]:
     """A fresh gateway (own state store: no cached sessions) on the shared sandbox."""
-    settings = sandbox.settings(secret_keys=[KEY],
-                                earthdata=sandbox.earthdata_settings(**earthdata_overrides))
+    settings = sandbox.settings(
+        secret_keys=[KEY], earthdata=sandbox.earthdata_settings(**earthdata_overrides)
+    )
     with ServerThread(create_app(settings)) as server:
         yield server.url
 
@@ -91,8 +92,11 @@ def test_rasterio_reads_a_window_through_the_proxy(sandbox, gateway, monkeypatch
     item = hls_item(gateway)
     href = item["assets"]["B04"]["href"]
     reset(ed.s3.url)
-    env = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "GDAL_HTTP_MAX_RETRY": "0",
-           "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif"}
+    env = {
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "GDAL_HTTP_MAX_RETRY": "0",
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif",
+    }
     with rasterio.Env(**env), rasterio.open(href) as dataset:
         window = dataset.read(1, window=Window(100, 200, 64, 32))
     expected = expected_pixels(upstream_path(sandbox, href))[200:232, 100:164]
@@ -128,8 +132,11 @@ def test_stream_mode_forwards_range_one_upstream_request_each(sandbox):
             assert etag == direct.etag
             cached = client.get(href, headers={"If-None-Match": etag})
             assert cached.status_code == 304
-        entries = [e for e in httpx.get(f"{ed.onprem.url}/_sandbox/requests").json()
-                   if e["path"].endswith("64MB.bin") and e["status"] in (200, 206, 304)]
+        entries = [
+            e
+            for e in httpx.get(f"{ed.onprem.url}/_sandbox/requests").json()
+            if e["path"].endswith("64MB.bin") and e["status"] in (200, 206, 304)
+        ]
         # HEAD, one ranged GET, one conditional GET: never a full download
         assert [e["method"] for e in entries] == ["HEAD", "GET", "GET"]
         assert entries[1]["range"] == "bytes=1000-1999"
@@ -138,11 +145,11 @@ def test_stream_mode_forwards_range_one_upstream_request_each(sandbox):
 
 def test_bearer_token_mode_redirects_to_presigned_url(sandbox):
     ed = sandbox.earthdata
-    token = httpx.post(f"{ed.edl.url}/api/users/find_or_create_token",
-                       auth=("sandbox", "sandbox-password")).json()["access_token"]
+    token = httpx.post(
+        f"{ed.edl.url}/api/users/find_or_create_token", auth=("sandbox", "sandbox-password")
+    ).json()["access_token"]
     reset(ed.edl.url)
-    with gateway_with(sandbox, token=SecretStr(token), username=None,
-                      password=None) as gateway:
+    with gateway_with(sandbox, token=SecretStr(token), username=None, password=None) as gateway:
         href = hls_item(gateway)["assets"]["B02"]["href"]
         first = httpx.get(href, timeout=60)
         assert first.status_code == 307
@@ -187,13 +194,15 @@ def test_credentials_never_follow_a_redirect_to_a_foreign_host(sandbox):
     rogue = Starlette(routes=[Route("/{path:path}", bounce)])
     with ServerThread(rogue, host="127.0.0.6") as rogue_server:
         netloc = rogue_server.url.split("://")[1]
-        token = httpx.post(f"{ed.edl.url}/api/users/find_or_create_token",
-                           auth=("sandbox", "sandbox-password")).json()["access_token"]
-        with gateway_with(sandbox, token=SecretStr(token),
-                          data_hosts=[netloc]) as gateway:
+        token = httpx.post(
+            f"{ed.edl.url}/api/users/find_or_create_token", auth=("sandbox", "sandbox-password")
+        ).json()["access_token"]
+        with gateway_with(sandbox, token=SecretStr(token), data_hosts=[netloc]) as gateway:
             reset(ed.plain.url)
-            href = (f"{gateway}/assets/"
-                    f"{asset_token(Signer([KEY]), 'cmr', rogue_server.url + '/x.json', 60)}")
+            href = (
+                f"{gateway}/assets/"
+                f"{asset_token(Signer([KEY]), 'cmr', rogue_server.url + '/x.json', 60)}"
+            )
             response = httpx.get(href, timeout=30)
             assert response.status_code == 307
             assert response.headers["location"] == foreign
@@ -251,8 +260,9 @@ def test_rejected_credentials_are_a_502_naming_the_provider(sandbox):
         assert body["provider"] == "cmr"
         assert "Earthdata Login" in body["description"]
         assert "<html" not in response.text.lower()
-    with gateway_with(sandbox, token=SecretStr("not-a-real-token"), username=None,
-                      password=None) as gateway:
+    with gateway_with(
+        sandbox, token=SecretStr("not-a-real-token"), username=None, password=None
+    ) as gateway:
         href = hls_item(gateway)["assets"]["B04"]["href"]
         response = httpx.get(href, timeout=60)
         assert response.status_code == 502
@@ -284,8 +294,9 @@ def test_upstream_timeout_is_504(sandbox):
 
 def test_passthrough_uses_the_callers_token(sandbox):
     ed = sandbox.earthdata
-    token = httpx.post(f"{ed.edl.url}/api/users/find_or_create_token",
-                       auth=("sandbox", "sandbox-password")).json()["access_token"]
+    token = httpx.post(
+        f"{ed.edl.url}/api/users/find_or_create_token", auth=("sandbox", "sandbox-password")
+    ).json()["access_token"]
     with gateway_with(sandbox, credentials="passthrough") as gateway:
         href = hls_item(gateway)["assets"]["B04"]["href"]
         anonymous = httpx.get(href, timeout=30)
@@ -350,8 +361,7 @@ def test_netrc_credentials_run_the_oauth_flow(sandbox, tmp_path):
     netrc_file.write_text(f"machine {edl_host} login sandbox password sandbox-password\n")
     netrc_file.chmod(0o600)
     reset(ed.edl.url)
-    with gateway_with(sandbox, username=None, password=None,
-                      netrc=netrc_file) as gateway:
+    with gateway_with(sandbox, username=None, password=None, netrc=netrc_file) as gateway:
         href = hls_item(gateway)["assets"]["B09"]["href"]
         assert httpx.get(href, timeout=60).status_code == 307
         assert httpx.get(href, timeout=60).status_code == 307

@@ -31,16 +31,25 @@ def test_open_and_collections(client):
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_pages_10000_items_each_exactly_once(client, method):
-    search = client.search(collections=[HLS], datetime="2019-01-01T00:00:00Z/..",
-                           limit=1000, max_items=10_000, method=method)
+    search = client.search(
+        collections=[HLS],
+        datetime="2019-01-01T00:00:00Z/..",
+        limit=1000,
+        max_items=10_000,
+        method=method,
+    )
     ids = [item["id"] for page in search.pages_as_dicts() for item in page["features"]]
     assert len(ids) == 10_000
     assert len(set(ids)) == 10_000
 
 
 def test_item_collection_and_matched(client):
-    search = client.search(collections=[HLS], bbox=[-91.7, 47.7, -90.9, 48.3],
-                           datetime="2024-02-11T00:00:00Z/2024-02-12T00:00:00Z", max_items=10)
+    search = client.search(
+        collections=[HLS],
+        bbox=[-91.7, 47.7, -90.9, 48.3],
+        datetime="2024-02-11T00:00:00Z/2024-02-12T00:00:00Z",
+        max_items=10,
+    )
     collection = search.item_collection()
     assert len(collection) >= 1
     assert search.matched() is not None

@@ -101,8 +101,11 @@ class ToyCatalog:
         start = int(cursor or 0)
         end = min(self.settings.items, start + query.limit)
         items = [self._item(i) for i in range(start, end)]
-        return ItemPage(items=items, next_cursor=end if end < self.settings.items else None,
-                        number_matched=self.settings.items)
+        return ItemPage(
+            items=items,
+            next_cursor=end if end < self.settings.items else None,
+            number_matched=self.settings.items,
+        )
 
     async def get_item(self, collection_id: str, item_id: str) -> JSON | None:
         await self.get_collection(collection_id)

@@ -115,6 +115,7 @@ async def test_a_second_worker_does_not_poll_an_order_another_holds():
         async def poll(order: Order) -> Order:
             calls[name] += 1
             return order
+
         return poll
 
     # the lease lasts 3 × max_interval: long enough that a busy CI never lets it lapse
@@ -152,6 +153,7 @@ async def test_a_dead_workers_lease_is_taken_over_once_the_short_lease_lapses():
         async def poll(order: Order) -> Order:
             polled.append(name)
             return order
+
         return poll
 
     # a long poll interval, as in production: the lease must not last as long as it

@@ -39,22 +39,28 @@ class CMRClient:
     def __init__(self, settings: CMRSettings, client: httpx.AsyncClient | None = None) -> None:
         self.settings = settings
         self.base_url = settings.url.rstrip("/")
-        self._client = client or make_client(settings.http, headers={
-            "Accept": "application/vnd.nasa.cmr.umm_results+json",
-            "Client-Id": "stacbridge"})
+        self._client = client or make_client(
+            settings.http,
+            headers={
+                "Accept": "application/vnd.nasa.cmr.umm_results+json",
+                "Client-Id": "stacbridge",
+            },
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def search(self, kind: str, params: Params, *, page_size: int,
-                     search_after: str | None = None) -> CMRPage:
+    async def search(
+        self, kind: str, params: Params, *, page_size: int, search_after: str | None = None
+    ) -> CMRPage:
         """One page of `kind` ("collections" or "granules") matching `params`."""
         page_size = max(1, min(page_size, self.settings.max_page_size))
         query = [*params, ("page_size", str(page_size))]
         headers = {"CMR-Search-After": search_after} if search_after else {}
         # POST with a form body: long polygons and id lists never hit URL length limits.
         request = self._client.build_request(
-            "POST", f"{self.base_url}/{kind}.umm_json", data=_form(query), headers=headers)
+            "POST", f"{self.base_url}/{kind}.umm_json", data=_form(query), headers=headers
+        )
         response = await send_with_retries(self._client, PROVIDER, request, self.settings.http)
         if response.status_code >= 400:
             raise _error_from(response)
@@ -68,24 +74,30 @@ class CMRClient:
         # malformed record inside it is skipped by the provider
         items = records_of(PROVIDER, items, f"CMR {kind} search: items")
         hits_header = response.headers.get("cmr-hits")
-        hits = (count_of(PROVIDER, hits_header, "CMR's CMR-Hits header") if hits_header is not None
-                else count_of(PROVIDER, body.get("hits"), f"CMR {kind} search: hits"))
+        hits = (
+            count_of(PROVIDER, hits_header, "CMR's CMR-Hits header")
+            if hits_header is not None
+            else count_of(PROVIDER, body.get("hits"), f"CMR {kind} search: hits")
+        )
         next_after = response.headers.get("cmr-search-after") if items else None
         return CMRPage(items=items, hits=hits, search_after=next_after)
 
-    async def search_all(self, kind: str, params: Params, *, limit: int | None = None
-                         ) -> list[dict[str, Any]]:
+    async def search_all(
+        self, kind: str, params: Params, *, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """Every result of a (small) search, following search-after; stops at `limit`."""
         out: list[dict[str, Any]] = []
         after: str | None = None
         while True:
-            want = self.settings.max_page_size if limit is None else min(
-                self.settings.max_page_size, limit - len(out))
+            want = (
+                self.settings.max_page_size
+                if limit is None
+                else min(self.settings.max_page_size, limit - len(out))
+            )
             page = await self.search(kind, params, page_size=want, search_after=after)
             out.extend(page.items)
             after = page.search_after
-            if (not after or len(page.items) < want
-                    or (limit is not None and len(out) >= limit)):
+            if not after or len(page.items) < want or (limit is not None and len(out) >= limit):
                 return out
 
 

@@ -89,8 +89,13 @@ def collection_of(record: JSON) -> JSON:
 
 def _skipped(what: str, ident: Any, exc: Exception) -> None:
     """Log a record the translator refused (the reason, and a traceback for a translator bug)."""
-    log.warning("cmr: skipped an untranslatable %s %s: %s", what, ident, exc,
-                exc_info=not isinstance(exc, UNTRANSLATABLE))
+    log.warning(
+        "cmr: skipped an untranslatable %s %s: %s",
+        what,
+        ident,
+        exc,
+        exc_info=not isinstance(exc, UNTRANSLATABLE),
+    )
 
 
 def _iso(value: Any) -> str:
@@ -110,14 +115,16 @@ def spatial_params(bbox: tuple[float, ...] | None, intersects: JSON | None) -> P
     """
     params: Params = []
     if bbox is not None:
-        west, south, east, north = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 \
-            else bbox
+        west, south, east, north = (bbox[0], bbox[1], bbox[3], bbox[4]) if len(bbox) == 6 else bbox
         params.append(("bounding_box", f"{west},{south},{east},{north}"))
     if intersects is not None:
         geom = shape(intersects)
-        if (geom.geom_type == "Polygon" and not geom.interiors
-                and len(geom.exterior.coords) <= MAX_POLYGON_POINTS
-                and geom.bounds[2] - geom.bounds[0] < 180):
+        if (
+            geom.geom_type == "Polygon"
+            and not geom.interiors
+            and len(geom.exterior.coords) <= MAX_POLYGON_POINTS
+            and geom.bounds[2] - geom.bounds[0] < 180
+        ):
             ring = orient(geom, sign=1.0).exterior.coords
             params.append(("polygon", ",".join(f"{x:.8g},{y:.8g}" for x, y, *_ in ring)))
         elif geom.geom_type == "Point":
@@ -146,8 +153,7 @@ def filter_params(expr: Any) -> Params:
 
 
 #: CMR sort keys for the item fields it sorts by exactly.
-_SORT_KEYS = {"datetime": "start_date", "start_datetime": "start_date",
-              "end_datetime": "end_date"}
+_SORT_KEYS = {"datetime": "start_date", "start_datetime": "start_date", "end_datetime": "end_date"}
 
 
 class CMRProvider:
@@ -156,12 +162,19 @@ class CMRProvider:
     name = "cmr"
     title = "NASA Earthdata (CMR)"
     roles = frozenset({CATALOG})
-    capabilities = Capabilities(sortable=frozenset(_SORT_KEYS),
-                                filter_pushdown=frozenset({"eo:cloud_cover"}))
+    capabilities = Capabilities(
+        sortable=frozenset(_SORT_KEYS), filter_pushdown=frozenset({"eo:cloud_cover"})
+    )
 
-    def __init__(self, settings: CMRSettings, *, earthdata: EarthdataSettings | None = None,
-                 store: Store | None = None, client: httpx.AsyncClient | None = None,
-                 data_client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: CMRSettings,
+        *,
+        earthdata: EarthdataSettings | None = None,
+        store: Store | None = None,
+        client: httpx.AsyncClient | None = None,
+        data_client: httpx.AsyncClient | None = None,
+    ) -> None:
         self.settings = settings
         self.client = CMRClient(settings, client)
         self.store = store or MemoryStore()
@@ -207,14 +220,17 @@ class CMRProvider:
             return self._remember(record)
         except Exception as exc:  # reported, with the reason, as CMR's fault
             _skipped("collection", _obj(record.get("meta")).get("concept-id"), exc)
-            raise ProviderError(PROVIDER, f"CMR sent a collection record stacbridge cannot "
-                                f"translate: {exc}") from exc
+            raise ProviderError(
+                PROVIDER, f"CMR sent a collection record stacbridge cannot translate: {exc}"
+            ) from exc
 
     def _in_scope(self, record: JSON) -> bool:
         meta = _obj(record.get("meta"))
-        return (_text(meta.get("provider-id")) in self.settings.providers
-                or _text(meta.get("concept-id")) in self.settings.collections
-                or _stac_id(record) in self.settings.collections)
+        return (
+            _text(meta.get("provider-id")) in self.settings.providers
+            or _text(meta.get("concept-id")) in self.settings.collections
+            or _stac_id(record) in self.settings.collections
+        )
 
     def _scope_targets(self) -> list[Params]:
         """The CMR queries that together make up the configured scope."""
@@ -267,8 +283,7 @@ class CMRProvider:
             extra.append(("keyword", term))
         out: dict[str, JSON] = {}
         for target in self._scope_targets():
-            self._remember_all(await self.client.search_all("collections", [*target, *extra]),
-                               out)
+            self._remember_all(await self.client.search_all("collections", [*target, *extra]), out)
         return sorted(out.values(), key=lambda c: c["id"])
 
     async def _collection_record(self, collection_id: str) -> JSON | None:
@@ -277,13 +292,13 @@ class CMRProvider:
             return None
         params: Params = [("short_name", parsed[0]), ("version", parsed[1])]
         records = await self.client.search_all("collections", params, limit=50)
-        in_scope = [r for r in records
-                    if _stac_id(r) == collection_id and self._in_scope(r)]
+        in_scope = [r for r in records if _stac_id(r) == collection_id and self._in_scope(r)]
         if not in_scope:
             return None
         order = {p: i for i, p in enumerate(self.settings.providers)}
-        in_scope.sort(key=lambda r: order.get(_text(_obj(r.get("meta")).get("provider-id")),
-                                              len(order)))
+        in_scope.sort(
+            key=lambda r: order.get(_text(_obj(r.get("meta")).get("provider-id")), len(order))
+        )
         return in_scope[0]
 
     async def get_collection(self, collection_id: str) -> JSON:
@@ -318,7 +333,8 @@ class CMRProvider:
         missing = [c for c in concepts if c not in self._concept_to_id]
         if missing:
             records = await self.client.search_all(
-                "collections", [("concept_id", c) for c in missing])
+                "collections", [("concept_id", c) for c in missing]
+            )
             self._remember_all(records, {})
 
     # -- items ----------------------------------------------------------------------------
@@ -351,24 +367,31 @@ class CMRProvider:
     async def search(self, query: ItemQuery, cursor: Any | None) -> ItemPage:
         targets = await self._granule_targets(query)
         if query.sortby and len(targets) > 1:
-            raise BadRequest("sortby needs collections: this deployment's CMR scope is "
-                             "several CMR queries, whose results are not merged in order")
+            raise BadRequest(
+                "sortby needs collections: this deployment's CMR scope is "
+                "several CMR queries, whose results are not merged in order"
+            )
         state = cursor or {"t": 0, "sa": None}
         index, after = int(state.get("t", 0)), state.get("sa")
         if index >= len(targets):
             return ItemPage(items=[])
-        page = await self.client.search("granules", targets[index], page_size=query.limit,
-                                        search_after=after)
+        page = await self.client.search(
+            "granules", targets[index], page_size=query.limit, search_after=after
+        )
         items = await self._to_items(
-            page.items, query.collections[0] if len(query.collections) == 1 else None)
+            page.items, query.collections[0] if len(query.collections) == 1 else None
+        )
         if page.search_after and len(page.items) >= min(query.limit, self.settings.max_page_size):
             next_cursor: Any = {"t": index, "sa": page.search_after}
         elif index + 1 < len(targets):
             next_cursor = {"t": index + 1, "sa": None}
         else:
             next_cursor = None
-        return ItemPage(items=items, next_cursor=next_cursor,
-                        number_matched=page.hits if len(targets) == 1 else None)
+        return ItemPage(
+            items=items,
+            next_cursor=next_cursor,
+            number_matched=page.hits if len(targets) == 1 else None,
+        )
 
     async def _to_items(self, records: list[JSON], default: str | None = None) -> list[JSON]:
         """Translate granules, naming their collection by concept id, entry title or `default`.
@@ -386,13 +409,21 @@ class CMRProvider:
         return out
 
     @staticmethod
-    def _translate_all(records: list[JSON], by_concept: dict[str, str],
-                       by_title: dict[str, str], default: str | None, out: list[JSON]) -> None:
+    def _translate_all(
+        records: list[JSON],
+        by_concept: dict[str, str],
+        by_title: dict[str, str],
+        default: str | None,
+        out: list[JSON],
+    ) -> None:
         for record in records:
             meta, umm = _obj(record.get("meta")), _obj(record.get("umm"))
             reference = _obj(umm.get("CollectionReference"))
-            cid = (by_concept.get(_text(meta.get("collection-concept-id")) or "")
-                   or by_title.get(_text(reference.get("EntryTitle")) or "") or default)
+            cid = (
+                by_concept.get(_text(meta.get("collection-concept-id")) or "")
+                or by_title.get(_text(reference.get("EntryTitle")) or "")
+                or default
+            )
             try:
                 item = granule_item(record, cid)
             except Exception as exc:  # noqa: BLE001 - `UNTRANSLATABLE`, or a translator bug:
@@ -404,19 +435,28 @@ class CMRProvider:
     async def get_item(self, collection_id: str, item_id: str) -> JSON | None:
         concepts = await self._concept_ids((collection_id,))
         page = await self.client.search(
-            "granules", [("collection_concept_id", concepts[0]), ("granule_ur", item_id)],
-            page_size=1)
+            "granules",
+            [("collection_concept_id", concepts[0]), ("granule_ur", item_id)],
+            page_size=1,
+        )
         items = await self._to_items(page.items, collection_id)
         return items[0] if items else None
 
     async def queryables(self, collection_id: str | None) -> JSON:
         return {
-            "datetime": {"description": "Acquisition time (CMR temporal)",
-                         "type": "string", "format": "date-time"},
+            "datetime": {
+                "description": "Acquisition time (CMR temporal)",
+                "type": "string",
+                "format": "date-time",
+            },
             "start_datetime": {"type": "string", "format": "date-time"},
             "end_datetime": {"type": "string", "format": "date-time"},
-            "eo:cloud_cover": {"description": "Cloud cover (%)", "type": "number",
-                               "minimum": 0, "maximum": 100},
+            "eo:cloud_cover": {
+                "description": "Cloud cover (%)",
+                "type": "number",
+                "minimum": 0,
+                "maximum": 100,
+            },
             "platform": {"type": "string"},
             "instruments": {"type": "array", "items": {"type": "string"}},
             "grid:code": {"type": "string"},

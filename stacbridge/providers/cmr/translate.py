@@ -99,8 +99,7 @@ _ID_ESCAPE = re.compile(r"~([0-9A-F]{2})")
 def _escape_id_part(text: str) -> str:
     # ids travel in URL paths: `/` (ASCAT's "Operational/Near-Real-Time"), spaces and the like
     # become `~XX` (UTF-8 bytes, upper-case hex), which is reversible and path-safe.
-    return _ID_UNSAFE.sub(
-        lambda m: "".join(f"~{b:02X}" for b in m.group().encode("utf-8")), text)
+    return _ID_UNSAFE.sub(lambda m: "".join(f"~{b:02X}" for b in m.group().encode("utf-8")), text)
 
 
 def _unescape_id_part(text: str) -> str:

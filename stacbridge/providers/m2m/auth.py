@@ -13,8 +13,9 @@ from stacbridge.providers.m2m.config import M2MSettings
 from stacbridge.store import Store, cached_token, invalidate
 
 #: M2M's own spellings, AUTH_UNAUTHROIZED included.
-AUTH_ERRORS = frozenset({"AUTH_EXPIRED", "AUTH_INVALID", "AUTH_UNAUTHROIZED",
-                         "AUTH_UNAUTHORIZED", "AUTH_KEY_INVALID"})
+AUTH_ERRORS = frozenset(
+    {"AUTH_EXPIRED", "AUTH_INVALID", "AUTH_UNAUTHROIZED", "AUTH_UNAUTHORIZED", "AUTH_KEY_INVALID"}
+)
 
 KEY_LIFETIME = 2 * 3600.0
 
@@ -22,8 +23,9 @@ KEY_LIFETIME = 2 * 3600.0
 class APIKey:
     """The cached API key (`X-Auth-Token`)."""
 
-    def __init__(self, settings: M2MSettings, store: Store,
-                 login: Callable[[], Awaitable[str]]) -> None:
+    def __init__(
+        self, settings: M2MSettings, store: Store, login: Callable[[], Awaitable[str]]
+    ) -> None:
         self.store = store
         self._login = login
         self.key = f"token:m2m:api-key:{settings.url}:{settings.username or ''}"

@@ -26,32 +26,42 @@ PROVIDER = "m2m"
 #: not retried; gateway-level faults (502/503/504, 429) are retried.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: a scene or product that does not exist.
-NOT_FOUND_ERRORS = frozenset({"NOT_FOUND", "SCENE_INVALID", "ENTITY_INVALID",
-                              "DATASET_INVALID"})
+NOT_FOUND_ERRORS = frozenset({"NOT_FOUND", "SCENE_INVALID", "ENTITY_INVALID", "DATASET_INVALID"})
 
 #: error codes caused by the client's own query (answered as 400, quoting M2M).
-QUERY_ERRORS = frozenset({
-    "DATASET_UNAUTHORIZED", "SEARCH_ERROR", "SEARCH_FAILED",
-    "SEARCH_UNAVAILABLE", "INPUT_FORMAT", "INPUT_PARAMETER_INVALID", "INPUT_INVALID",
-    "INPUT_PARAMETER_REQUIRED", "SCENE_INVALID",
-})
+QUERY_ERRORS = frozenset(
+    {
+        "DATASET_UNAUTHORIZED",
+        "SEARCH_ERROR",
+        "SEARCH_FAILED",
+        "SEARCH_UNAVAILABLE",
+        "INPUT_FORMAT",
+        "INPUT_PARAMETER_INVALID",
+        "INPUT_INVALID",
+        "INPUT_PARAMETER_REQUIRED",
+        "SCENE_INVALID",
+    }
+)
 
 
 class M2MError(ProviderError):
     """An M2M error envelope, with its code."""
 
-    def __init__(self, code: str, message: str, *, status_code: int = 502,
-                 retry_after: int | None = None) -> None:
-        super().__init__(PROVIDER, f"M2M {code}: {message}", status_code=status_code,
-                         retry_after=retry_after)
+    def __init__(
+        self, code: str, message: str, *, status_code: int = 502, retry_after: int | None = None
+    ) -> None:
+        super().__init__(
+            PROVIDER, f"M2M {code}: {message}", status_code=status_code, retry_after=retry_after
+        )
         self.code = code
 
 
 class M2MClient:
     """Calls M2M endpoints (`POST <base>/<endpoint>` with a JSON body)."""
 
-    def __init__(self, settings: M2MSettings, store: Store,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self, settings: M2MSettings, store: Store, client: httpx.AsyncClient | None = None
+    ) -> None:
         self.settings = settings
         self.base_url = settings.url.rstrip("/") + "/"
         self._client = client or make_client(settings.http)
@@ -65,14 +75,18 @@ class M2MClient:
         if api_key is not None:
             headers["X-Auth-Token"] = api_key
         request = self._client.build_request(
-            "POST", self.base_url + endpoint, content=orjson.dumps(payload), headers=headers)
-        response = await send_with_retries(self._client, PROVIDER, request, self.settings.http,
-                                           retry_statuses=RETRY_STATUSES)
+            "POST", self.base_url + endpoint, content=orjson.dumps(payload), headers=headers
+        )
+        response = await send_with_retries(
+            self._client, PROVIDER, request, self.settings.http, retry_statuses=RETRY_STATUSES
+        )
         try:
             envelope = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
-            raise ProviderError(PROVIDER, f"{endpoint}: M2M answered HTTP "
-                                f"{response.status_code} without a JSON envelope") from exc
+            raise ProviderError(
+                PROVIDER,
+                f"{endpoint}: M2M answered HTTP {response.status_code} without a JSON envelope",
+            ) from exc
         if not isinstance(envelope, dict) or "errorCode" not in envelope:
             raise ProviderError(PROVIDER, f"{endpoint}: not an M2M response envelope")
         code = envelope.get("errorCode")
@@ -88,21 +102,27 @@ class M2MClient:
                 raise M2MError(code, message, status_code=400)
             raise M2MError(code, message)
         if response.status_code >= 400:
-            raise ProviderError(PROVIDER, f"{endpoint}: M2M answered HTTP "
-                                f"{response.status_code} without an error code")
+            raise ProviderError(
+                PROVIDER,
+                f"{endpoint}: M2M answered HTTP {response.status_code} without an error code",
+            )
         return envelope.get("data")
 
     async def _login(self) -> str:
         if not self.settings.username or self.settings.token is None:
-            raise ProviderError(PROVIDER, "M2M credentials are not configured (username and "
-                                "application token)")
-        payload = {"username": self.settings.username,
-                   "token": self.settings.token.get_secret_value()}
+            raise ProviderError(
+                PROVIDER, "M2M credentials are not configured (username and application token)"
+            )
+        payload = {
+            "username": self.settings.username,
+            "token": self.settings.token.get_secret_value(),
+        }
         try:
             data = await self._post("login-token", payload, None)
         except M2MError as exc:
-            raise ProviderError(PROVIDER, "M2M login-token was refused: check the username "
-                                "and application token") from exc
+            raise ProviderError(
+                PROVIDER, "M2M login-token was refused: check the username and application token"
+            ) from exc
         if not isinstance(data, str) or not data:
             raise ProviderError(PROVIDER, "M2M login-token returned no API key")
         return data
@@ -123,5 +143,3 @@ class M2MClient:
             if exc.code in AUTH_ERRORS:
                 raise ProviderError(PROVIDER, "M2M refused a freshly issued API key") from exc
             raise
-
-

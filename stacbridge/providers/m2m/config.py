@@ -16,8 +16,7 @@ class M2MSettings(Section):
     username: str | None = None
     token: SecretStr | None = None
     #: dataset aliases served as collections.
-    datasets: list[str] = Field(default_factory=lambda: ["landsat_ot_c2_l2",
-                                                         "landsat_ot_c2_l1"])
+    datasets: list[str] = Field(default_factory=lambda: ["landsat_ot_c2_l2", "landsat_ot_c2_l1"])
     #: scenes asked of one scene-search.
     max_page_size: int = 5000
     #: seconds between download-retrieve polls of a preparing order (doubles up to the max).

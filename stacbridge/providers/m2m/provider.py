@@ -57,8 +57,13 @@ def dataset_collection(record: JSON) -> JSON:
 
 def _skipped(what: str, ident: Any, exc: Exception) -> None:
     """Log a record the translator refused (the reason, and a traceback for a translator bug)."""
-    log.warning("m2m: skipped an untranslatable %s %s: %s", what, ident, exc,
-                exc_info=not isinstance(exc, UNTRANSLATABLE))
+    log.warning(
+        "m2m: skipped an untranslatable %s %s: %s",
+        what,
+        ident,
+        exc,
+        exc_info=not isinstance(exc, UNTRANSLATABLE),
+    )
 
 
 def _m2m_time(value: Any) -> str | None:
@@ -91,18 +96,24 @@ def scene_filter(query: ItemQuery, filters: list[JSON]) -> JSON:
             out["acquisitionFilter"] = acquisition
     low, high, metadata = _split_filter(query.filter, filters)
     if low is not None or high is not None:
-        out["cloudCoverFilter"] = {"min": 0 if low is None else low,
-                                   "max": 100 if high is None else high,
-                                   "includeUnknown": False}
+        out["cloudCoverFilter"] = {
+            "min": 0 if low is None else low,
+            "max": 100 if high is None else high,
+            "includeUnknown": False,
+        }
     if metadata:
-        out["metadataFilter"] = (metadata[0] if len(metadata) == 1
-                                 else {"filterType": "and", "childFilters": metadata})
+        out["metadataFilter"] = (
+            metadata[0] if len(metadata) == 1 else {"filterType": "and", "childFilters": metadata}
+        )
     return out
 
 
 def _mbr(west: float, south: float, east: float, north: float) -> JSON:
-    return {"filterType": "mbr", "lowerLeft": {"latitude": south, "longitude": west},
-            "upperRight": {"latitude": north, "longitude": east}}
+    return {
+        "filterType": "mbr",
+        "lowerLeft": {"latitude": south, "longitude": west},
+        "upperRight": {"latitude": north, "longitude": east},
+    }
 
 
 def _split_filter(expr: Any, filters: list[JSON]) -> tuple[Any, Any, list[JSON]]:
@@ -118,8 +129,9 @@ def _split_filter(expr: Any, filters: list[JSON]) -> tuple[Any, Any, list[JSON]]
         name, _, value = found
         mapped = translate.queryable_to_filter(name, filters)
         if mapped is not None:
-            metadata.append({"filterType": "value", "filterId": mapped["id"],
-                             "value": value, "operation": "="})
+            metadata.append(
+                {"filterType": "value", "filterId": mapped["id"], "value": value, "operation": "="}
+            )
     return low, high, metadata
 
 
@@ -129,17 +141,28 @@ class M2MProvider:
     name = NAME
     title = "USGS EarthExplorer (M2M)"
     roles = frozenset({CATALOG})
-    capabilities = Capabilities(sortable=frozenset({"datetime"}),
-                                filter_pushdown=frozenset({_CLOUD}))
+    capabilities = Capabilities(
+        sortable=frozenset({"datetime"}), filter_pushdown=frozenset({_CLOUD})
+    )
 
-    def __init__(self, settings: M2MSettings, *, store: Store | None = None,
-                 client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: M2MSettings,
+        *,
+        store: Store | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store or MemoryStore()
         self.client = M2MClient(settings, self.store, client)
-        self.orders = OrderDesk(self.store, NAME, self._place_order, self._poll_order,
-                                interval=settings.poll_interval,
-                                max_interval=settings.max_poll_interval)
+        self.orders = OrderDesk(
+            self.store,
+            NAME,
+            self._place_order,
+            self._poll_order,
+            interval=settings.poll_interval,
+            max_interval=settings.max_poll_interval,
+        )
         self._datasets: tuple[float, dict[str, JSON]] | None = None
         self._filters: dict[str, list[JSON]] = {}
 
@@ -178,23 +201,38 @@ class M2MProvider:
                     _skipped("dataset", alias, exc)
         if query.q:
             terms = [t.lower() for t in query.q]
-            out = [c for c in out if any(t in (c["id"] + " " + c.get("title", "") + " "
-                                              + c.get("description", "") + " "
-                                              + " ".join(c.get("keywords", []))).lower()
-                                         for t in terms)]
+            out = [
+                c
+                for c in out
+                if any(
+                    t
+                    in (
+                        c["id"]
+                        + " "
+                        + c.get("title", "")
+                        + " "
+                        + c.get("description", "")
+                        + " "
+                        + " ".join(c.get("keywords", []))
+                    ).lower()
+                    for t in terms
+                )
+            ]
         return out
 
     async def get_collection(self, collection_id: str) -> JSON:
-        record = (await self._dataset_records()).get(collection_id) if self.owns(
-            collection_id) else None
+        record = (
+            (await self._dataset_records()).get(collection_id) if self.owns(collection_id) else None
+        )
         if record is None:
             raise CollectionNotFound(collection_id)
         try:
             return dataset_collection(record)
         except Exception as exc:  # reported, with the reason, as M2M's fault
             _skipped("dataset", collection_id, exc)
-            raise ProviderError(NAME, f"M2M sent a dataset record stacbridge cannot "
-                                f"translate: {exc}") from exc
+            raise ProviderError(
+                NAME, f"M2M sent a dataset record stacbridge cannot translate: {exc}"
+            ) from exc
 
     async def _dataset_filters(self, alias: str) -> list[JSON]:
         if alias not in self._filters:
@@ -203,8 +241,9 @@ class M2MProvider:
             try:  # read once here, so queryables and the filter push-down can trust them
                 translate.filters_to_queryables(filters, alias)
             except UNTRANSLATABLE as exc:
-                raise ProviderError(NAME, f"dataset-filters: M2M sent filters stacbridge "
-                                    f"cannot read: {exc}") from exc
+                raise ProviderError(
+                    NAME, f"dataset-filters: M2M sent filters stacbridge cannot read: {exc}"
+                ) from exc
             self._filters[alias] = filters
         return self._filters[alias]
 
@@ -239,8 +278,9 @@ class M2MProvider:
             if field in self.capabilities.sortable:
                 payload["sortField"] = "acquisitionDate"
                 payload["sortDirection"] = "DESC" if direction == "desc" else "ASC"
-        data = object_of(NAME, await self.client.call("scene-search", payload),
-                         "scene-search: data")
+        data = object_of(
+            NAME, await self.client.call("scene-search", payload), "scene-search: data"
+        )
         results = records_of(NAME, data.get("results"), "scene-search: results")
         returned = count_of(NAME, data.get("recordsReturned"), "scene-search: recordsReturned")
         total = count_of(NAME, data.get("totalHits"), "scene-search: totalHits")
@@ -262,8 +302,9 @@ class M2MProvider:
             return []
         entity_ids = [translate.scene_entity_id(s) for s in scenes]
         data = await self.client.call(
-            "download-options", {"datasetName": alias,
-                                 "entityIds": [e for e in entity_ids if e is not None]})
+            "download-options",
+            {"datasetName": alias, "entityIds": [e for e in entity_ids if e is not None]},
+        )
         by_entity: dict[str, list[JSON]] = {}
         for option in records_of(NAME, data, "download-options: data"):
             by_entity.setdefault(str(option.get("entityId")), []).append(option)
@@ -279,9 +320,15 @@ class M2MProvider:
 
     async def _scene(self, alias: str, display_id: str) -> JSON | None:
         try:
-            data = await self.client.call("scene-metadata", {
-                "datasetName": alias, "entityId": display_id, "idType": "displayId",
-                "metadataType": "full"})
+            data = await self.client.call(
+                "scene-metadata",
+                {
+                    "datasetName": alias,
+                    "entityId": display_id,
+                    "idType": "displayId",
+                    "metadataType": "full",
+                },
+            )
         except ProviderError as exc:
             if exc.status_code in (400, 404):
                 return None
@@ -315,23 +362,36 @@ class M2MProvider:
             raise Forbidden("not an M2M download reference")
         alias, entity, product = parsed
         # a HEAD describes the asset without placing a download-request on the USGS account
-        return await self.orders.resolve(request.ref, upstream={
-            "entityId": entity, "productId": product, "dataset": alias},
-            place=request.method != "HEAD")
+        return await self.orders.resolve(
+            request.ref,
+            upstream={"entityId": entity, "productId": product, "dataset": alias},
+            place=request.method != "HEAD",
+        )
 
     async def _place_order(self, order: Order) -> Order:
         """One `download-request` for the order's product."""
         label = f"stacbridge-{order.id}"
         order.upstream["label"] = label
-        data = await self.client.call("download-request", {
-            "downloads": [{"entityId": order.upstream["entityId"],
-                           "productId": order.upstream["productId"]}],
-            "label": label, "downloadApplication": "M2M"})
+        data = await self.client.call(
+            "download-request",
+            {
+                "downloads": [
+                    {
+                        "entityId": order.upstream["entityId"],
+                        "productId": order.upstream["productId"],
+                    }
+                ],
+                "label": label,
+                "downloadApplication": "M2M",
+            },
+        )
         data = object_of(NAME, data, "download-request: data")
-        available = records_of(NAME, data.get("availableDownloads"),
-                               "download-request: availableDownloads")
-        preparing = records_of(NAME, data.get("preparingDownloads"),
-                               "download-request: preparingDownloads")
+        available = records_of(
+            NAME, data.get("availableDownloads"), "download-request: availableDownloads"
+        )
+        preparing = records_of(
+            NAME, data.get("preparingDownloads"), "download-request: preparingDownloads"
+        )
         if available:
             self._ready(order, available[0].get("url"))
         elif preparing:
@@ -352,14 +412,17 @@ class M2MProvider:
 
     async def _poll_order(self, order: Order) -> Order:
         """One `download-retrieve` for the order's label."""
-        data = object_of(NAME, await self.client.call(
-            "download-retrieve", {"label": order.upstream.get("label")}),
-            "download-retrieve: data")
+        data = object_of(
+            NAME,
+            await self.client.call("download-retrieve", {"label": order.upstream.get("label")}),
+            "download-retrieve: data",
+        )
         download_id = order.upstream.get("downloadId")
         entity = order.upstream.get("entityId")
         for entry in records_of(NAME, data.get("available"), "download-retrieve: available"):
             if (download_id is not None and entry.get("downloadId") == download_id) or (
-                    download_id is None and str(entry.get("entityId")) == entity):
+                download_id is None and str(entry.get("entityId")) == entity
+            ):
                 self._ready(order, entry.get("url"))
                 return order
         for entry in records_of(NAME, data.get("requested"), "download-retrieve: requested"):

@@ -683,9 +683,7 @@ def scene_to_item(
     return item_dict(display_id, dataset_alias, shape, props, assets)
 
 
-def _full_metadata(
-    md: JSON, parsed: JSON | None, entity_id: Any, props: JSON
-) -> None:
+def _full_metadata(md: JSON, parsed: JSON | None, entity_id: Any, props: JSON) -> None:
     """Properties from a `metadataType: full` field list (`{fieldName: value}`)."""
     v = as_float(_field(md, _F_SUN_AZ))
     if v is not None and 0.0 <= v <= 360.0:

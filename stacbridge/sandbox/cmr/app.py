@@ -129,11 +129,14 @@ def create_cmr_app(
             await fault.pause()
             if fault.body is not None:  # a crafted (malformed) answer, in CMR's content type
                 entry["status"] = fault.status or 200
-                content_type = (GRANULE_CONTENT_TYPE if concept_type == "granule"
-                                else COLLECTION_CONTENT_TYPE)
-                return Response(fault.body, status_code=fault.status or 200,
-                                headers={**headers, "content-type": content_type,
-                                         **(fault.headers or {})})
+                content_type = (
+                    GRANULE_CONTENT_TYPE if concept_type == "granule" else COLLECTION_CONTENT_TYPE
+                )
+                return Response(
+                    fault.body,
+                    status_code=fault.status or 200,
+                    headers={**headers, "content-type": content_type, **(fault.headers or {})},
+                )
             if fault.status:
                 fault_headers = {**headers, **fault.retry_after_header()}
                 entry["status"] = fault.status

@@ -384,8 +384,9 @@ def create_m2m_app(
             await fault.pause()
             headers = fault.retry_after_header()
             if fault.body is not None:  # a crafted (malformed) answer, sent as it is
-                return Response(fault.body, fault.status or 200, headers=headers,
-                                media_type="application/json")
+                return Response(
+                    fault.body, fault.status or 200, headers=headers, media_type="application/json"
+                )
             if fault.error_code:
                 message = fault.message or _FAULT_MESSAGES.get(fault.error_code, "Error")
                 return fail(M2MError(fault.error_code, message, fault.status or 500), headers)

@@ -259,10 +259,10 @@ class _GeneratedC2:
             return self.scenes.index_for_display_id(value, self.level)
         return self.scenes.index_for_entity_id(value)
 
-
     def _cell(self, index: int, missing: Callable[[int], Any], column: str) -> Any:
         """The value of `column` for scene `index` (None for a column scenes do not have)."""
         return self._getters.get(column, missing)(index)
+
     def search(self, q: _Query) -> tuple[int, Callable[[int], int]]:
         g = self.scenes
         intervals = None

@@ -17,8 +17,16 @@ from stacbridge.sandbox.m2m.products import _Product
 
 DEFAULT_USERS = {"sandbox": "sandbox-app-token"}
 #: The fault-spec fields M2M understands (`_kit.Fault`), in the order ``GET`` lists them.
-_FAULT_FIELDS = ("error_code", "status", "count", "delay", "endpoint", "message", "retry_after",
-                 "body")
+_FAULT_FIELDS = (
+    "error_code",
+    "status",
+    "count",
+    "delay",
+    "endpoint",
+    "message",
+    "retry_after",
+    "body",
+)
 
 
 @dataclass
