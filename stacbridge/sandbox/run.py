@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from stacbridge.config import EarthdataSettings, HttpSettings, Settings, load_settings
+from stacbridge.providers.appeears.config import AppEEARSSettings
 from stacbridge.providers.cmr.config import CMRSettings
 from stacbridge.providers.m2m.config import M2MSettings
 from stacbridge.sandbox.server import ServerThread
@@ -60,6 +61,7 @@ class Sandbox:
         self.cmr: ServerThread | None = None
         self.m2m: ServerThread | None = None
         self.m2m_clock: Any = None
+        self.appeears: Any = None
 
     def start(self) -> Sandbox:
         from stacbridge.sandbox.cmr import create_cmr_app
@@ -85,9 +87,16 @@ class Sandbox:
             landsatlook_url="self",
         )
         self.m2m = ServerThread(m2m, self.host).start()
+
+        from stacbridge.sandbox.appeears import AppEEARSSandbox
+
+        # AppEEARS logs in with the Earthdata Login account
+        self.appeears = AppEEARSSandbox(dict([SANDBOX_EDL_USER]), host=self.host).start()
         return self
 
     def stop(self) -> None:
+        if self.appeears is not None:
+            self.appeears.stop()
         if self.m2m is not None:
             self.m2m.stop()
         if self.cmr is not None:
@@ -149,8 +158,29 @@ class Sandbox:
         values.update(overrides)
         return M2MSettings(**values)
 
+    def appeears_settings(self, **overrides: Any) -> AppEEARSSettings:
+        """AppEEARS settings for the emulator (its account is `earthdata_settings()`'s)."""
+        assert self.appeears is not None, "sandbox not started"
+        values: dict[str, Any] = {
+            "enabled": True,
+            "url": self.appeears.url,
+            "poll_interval": 0.2,
+            "max_poll_interval": 1.0,
+            "http": _fast_http(),
+        }
+        values.update(overrides)
+        return AppEEARSSettings(**values)
+
     def settings(self, **overrides: Any) -> Settings:
-        """Gateway settings wired to these emulators."""
+        """Gateway settings wired to these emulators.
+
+        AppEEARS is left disabled unless `appeears=self.appeears_settings()` is passed: its
+        product collections answer an item listing without bbox and datetime with a 400, which
+        the suite-wide gateway's "every collection lists items" checks do not expect.
+        """
+        from stacbridge.providers.appeears import SPEC as APPEEARS_SPEC
+        from stacbridge.registry import discover
+
         values: dict[str, Any] = {
             "cmr": self.cmr_settings(),
             "m2m": self.m2m_settings(),
@@ -158,7 +188,7 @@ class Sandbox:
             "store_url": "memory://",
         }
         values.update(overrides)
-        return load_settings(**values)
+        return load_settings(discover(extra=[APPEEARS_SPEC]), **values)
 
     def environment(self) -> dict[str, str]:
         """The same settings as STACBRIDGE_* variables (for worker processes)."""
@@ -181,6 +211,9 @@ class Sandbox:
             "STACBRIDGE_M2M__USERNAME": SANDBOX_M2M_USER[0],
             "STACBRIDGE_M2M__TOKEN": SANDBOX_M2M_USER[1],
             "STACBRIDGE_M2M__POLL_INTERVAL": "1.0",
+            "STACBRIDGE_APPEEARS__ENABLED": "true",
+            "STACBRIDGE_APPEEARS__URL": self.appeears.url,
+            "STACBRIDGE_APPEEARS__POLL_INTERVAL": "1.0",
         }
 
 
