@@ -172,18 +172,15 @@ class Sandbox:
         return AppEEARSSettings(**values)
 
     def settings(self, **overrides: Any) -> Settings:
-        """Gateway settings wired to these emulators.
-
-        AppEEARS is left disabled unless `appeears=self.appeears_settings()` is passed: its
-        product collections answer an item listing without bbox and datetime with a 400, which
-        the suite-wide gateway's "every collection lists items" checks do not expect.
-        """
+        """Gateway settings wired to these emulators (the AppEEARS section is known even where
+        the installed metadata predates its entry point)."""
         from stacbridge.providers.appeears import SPEC as APPEEARS_SPEC
         from stacbridge.registry import discover
 
         values: dict[str, Any] = {
             "cmr": self.cmr_settings(),
             "m2m": self.m2m_settings(),
+            "appeears": self.appeears_settings(),
             "earthdata": self.earthdata_settings(),
             "store_url": "memory://",
         }

@@ -2,13 +2,14 @@
 
 Product collections have no Items of their own: an Item is one time step of the product over
 the area and window of a search, so a search of one needs `bbox` or `intersects` and a closed
-`datetime` (a 400 says so otherwise).  Every layer of the step is an asset whose href is an
-extraction reference; the first GET of any of them submits one AppEEARS area task for the whole
-search (all layers, all steps), which `OrderDesk` deduplicates by the task's parameters and
-polls with backoff — one loop per task, however many clients wait.  Until the task is done an
-asset answers 202 with its progress; then each asset redirects to its own file of the bundle
-(`/bundle/{task}/{file}`, itself a redirect to a signed URL).  Searches that name no collection
-see only the tasks collection: an extraction cannot be guessed.
+`datetime`.  Given one without the other, a 400 says so; given neither (a browse, or a client
+paging every collection) it answers an empty page.  Every layer of the step is an asset whose
+href is an extraction reference; the first GET of any of them submits one AppEEARS area task
+for the whole search (all layers, all steps), which `OrderDesk` deduplicates by the task's
+parameters and polls with backoff — one loop per task, however many clients wait.  Until the
+task is done an asset answers 202 with its progress; then each asset redirects to its own file
+of the bundle (`/bundle/{task}/{file}`, itself a redirect to a signed URL).  Searches that name
+no collection see only the tasks collection: an extraction cannot be guessed.
 """
 
 from __future__ import annotations
@@ -291,8 +292,12 @@ class AppEEARSProvider:
     ) -> tuple[list[JSON], int]:
         collection = await self._product_collection(cid)
         record = (await self._product_records())[cid]
-        shape = self._area(cid, query)
         window = query.datetime
+        if window is None and query.bbox is None and query.intersects is None:
+            # a browse, not an extraction: nothing to extract, and no error either, so that
+            # clients paging every collection (STAC Browser, validators) see an empty page
+            return [], 0
+        shape = self._area(cid, query)
         if window is None or window.start is None or window.end is None:
             raise _need_area_and_time(cid)
         start, end = window.start.date(), window.end.date()
