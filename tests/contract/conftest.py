@@ -43,8 +43,12 @@ def toy_installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 def contract_gateway(sandbox, toy_installed) -> Iterator[str]:
     """A gateway over the sandbox providers plus the toy one, found through entry points."""
     from stacbridge.app import create_app
+    from stacbridge.providers.appeears import SPEC as APPEEARS_SPEC
+    from stacbridge.registry import discover
     from stacbridge.sandbox.server import ServerThread
 
-    app = create_app(sandbox.settings(secret_keys=["contract-key"]))
+    # AppEEARS named explicitly too: an installed metadata older than its entry point lacks it
+    specs = discover(extra=[APPEEARS_SPEC])
+    app = create_app(sandbox.settings(secret_keys=["contract-key"]), specs=specs)
     with ServerThread(app) as server:
         yield server.url

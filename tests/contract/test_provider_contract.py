@@ -9,12 +9,16 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from stacbridge.providers.appeears import SPEC as APPEEARS_SPEC
 from stacbridge.registry import discover
 from tests.conftest import validate_stac
 from tests.contract.conftest import TOY_ENTRY_POINT
 
-#: built-in providers (entry points of this package) plus the toy one the fixture installs.
-PROVIDERS = sorted({s.name for s in discover()} | {TOY_ENTRY_POINT.split(" ")[0]})
+#: built-in providers (entry points of this package, AppEEARS's even where the installed
+#: metadata predates it) plus the toy one the fixture installs.
+PROVIDERS = sorted(
+    {s.name for s in discover(extra=[APPEEARS_SPEC])} | {TOY_ENTRY_POINT.split(" ")[0]}
+)
 
 #: how many collections of each provider are checked in depth.
 SAMPLE = 3
