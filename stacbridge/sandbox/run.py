@@ -172,15 +172,18 @@ class Sandbox:
         return AppEEARSSettings(**values)
 
     def settings(self, **overrides: Any) -> Settings:
-        """Gateway settings wired to these emulators (the AppEEARS section is known even where
-        the installed metadata predates its entry point)."""
+        """Gateway settings wired to these emulators.
+
+        AppEEARS is known (even where the installed metadata predates its entry point) but
+        enabled only when asked, `settings(appeears=self.appeears_settings())`: the suite-wide
+        gateway's tests pin the exact provider set.  `environment()` (serve --sandbox) has it.
+        """
         from stacbridge.providers.appeears import SPEC as APPEEARS_SPEC
         from stacbridge.registry import discover
 
         values: dict[str, Any] = {
             "cmr": self.cmr_settings(),
             "m2m": self.m2m_settings(),
-            "appeears": self.appeears_settings(),
             "earthdata": self.earthdata_settings(),
             "store_url": "memory://",
         }

@@ -49,6 +49,7 @@ def contract_gateway(sandbox, toy_installed) -> Iterator[str]:
 
     # AppEEARS named explicitly too: an installed metadata older than its entry point lacks it
     specs = discover(extra=[APPEEARS_SPEC])
-    app = create_app(sandbox.settings(secret_keys=["contract-key"]), specs=specs)
+    settings = sandbox.settings(secret_keys=["contract-key"], appeears=sandbox.appeears_settings())
+    app = create_app(settings, specs=specs)
     with ServerThread(app) as server:
         yield server.url

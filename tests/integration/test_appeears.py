@@ -39,7 +39,8 @@ LAYERS = {"LST_Day_1km", "LST_Night_1km", "QC_Day", "QC_Night"}
 @contextlib.contextmanager
 def gateway_with(sandbox, **settings) -> Iterator[str]:
     """A gateway with AppEEARS enabled, whether or not the installed metadata lists it yet."""
-    values = {"secret_keys": ["appeears-test-key"], **settings}
+    values = {"secret_keys": ["appeears-test-key"], "appeears": sandbox.appeears_settings()}
+    values.update(settings)
     app = create_app(sandbox.settings(**values), specs=discover(extra=[SPEC]))
     with ServerThread(app) as server:
         yield server.url
