@@ -24,6 +24,7 @@ from stac_fastapi.api.models import ItemCollectionUri, create_request_model
 from stac_fastapi.extensions import (
     FieldsExtension,
     FilterExtension,
+    QueryExtension,
     SortExtension,
     TokenPaginationExtension,
 )
@@ -32,6 +33,7 @@ from stac_fastapi.extensions.fields.request import FieldsExtensionGetRequest
 from stac_fastapi.extensions.filter.request import FilterExtensionGetRequest
 from stac_fastapi.extensions.free_text.request import FreeTextExtensionGetRequest
 from stac_fastapi.extensions.pagination.request import GETTokenPagination
+from stac_fastapi.extensions.query.request import QueryExtensionGetRequest
 from stac_fastapi.extensions.sort.request import SortExtensionGetRequest
 from stac_fastapi.types.config import ApiSettings
 from stac_fastapi.types.search import BaseSearchGetRequest, BaseSearchPostRequest
@@ -85,7 +87,13 @@ class SearchPostBody(BaseSearchPostRequest):
     @model_validator(mode="before")
     @classmethod
     def _a_json_object(cls, data: Any) -> Any:
-        if isinstance(data, dict | BaseModel):
+        if isinstance(data, dict):
+            # one collection or id sent as a string means that one (as GET's comma lists do)
+            for key in ("collections", "ids"):
+                if isinstance(data.get(key), str):
+                    data = {**data, key: [v for v in data[key].split(",") if v]}
+            return data
+        if isinstance(data, BaseModel):
             return data
         if isinstance(data, bytes | bytearray):
             got = "a body that is not JSON (send it as application/json)"
@@ -167,6 +175,7 @@ def create_app(settings: Settings | None = None,
         TokenPaginationExtension(),
         FieldsExtension(),
         SortExtension(),
+        QueryExtension(),  # mapped onto CQL2 (api/request.py parse_query)
         TextOrJsonFilterExtension(client=client),  # type: ignore[arg-type]
     ]
     search_get = create_request_model(
@@ -178,7 +187,7 @@ def create_app(settings: Settings | None = None,
     items_get = create_request_model(
         "ItemCollectionUri", base_model=ItemCollectionUri,
         mixins=[GETTokenPagination, FieldsExtensionGetRequest, SortExtensionGetRequest,
-                FilterExtensionGetRequest])
+                FilterExtensionGetRequest, QueryExtensionGetRequest])
     collections_get = create_request_model(
         "CollectionsGetRequest", base_model=BaseCollectionSearchGetRequest,
         mixins=[GETTokenPagination, FreeTextExtensionGetRequest])

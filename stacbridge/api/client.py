@@ -39,6 +39,7 @@ from stacbridge.protocols import (
 )
 from stacbridge.registry import Registry
 from stacbridge.signing import Signer
+from stacbridge.stac.cql2 import SHARED_QUERYABLES
 
 log = logging.getLogger("stacbridge")
 
@@ -90,7 +91,7 @@ class StacClient(AsyncBaseCoreClient):
                 entry["title"] = "Item search"
         links += [
             L.link("search", base + "search", L.GEOJSON, "Item search (POST)", method="POST"),
-            L.link("queryables", base + "queryables", L.SCHEMA_JSON, "Queryables"),
+            *L.queryables_links(base + "queryables"),
             L.link(
                 "service-desc",
                 base + "api",
@@ -99,8 +100,11 @@ class StacClient(AsyncBaseCoreClient):
             ),
             L.link("service-doc", base + "api.html", "text/html", "OpenAPI service documentation"),
         ]
+        # each provider's catalog is `related`, not a `child`: /collections already lists every
+        # collection, and clients that walk children as well (pystac-client's
+        # get_all_collections) would then meet each collection twice
         links += [
-            L.link("child", f"{base}catalogs/{c.name}", title=c.title)
+            L.link("related", f"{base}catalogs/{c.name}", title=f"{c.title}: its collections")
             for c in self.registry.catalogs
         ]
         page["links"] = L.dedupe(links)
@@ -194,7 +198,7 @@ class StacClient(AsyncBaseCoreClient):
         return L.json_response(self.presenter.item(catalog, item, L.base_url(request)), L.GEOJSON)
 
     async def get_search(self, request: Request, **kwargs: Any) -> Response:  # type: ignore[override]
-        search = search_from_get(kwargs, self.default_limit)
+        search = search_from_get(kwargs, self.default_limit, request.query_params.keys())
         return await self.engine.run(search, request, post=False)
 
     async def post_search(self, search_request: Any, **kwargs: Any) -> Response:  # type: ignore[override]
@@ -205,10 +209,38 @@ class StacClient(AsyncBaseCoreClient):
     async def item_collection(self, collection_id: str, **kwargs: Any) -> Response:  # type: ignore[override]
         request: Request = kwargs["request"]
         catalog = await self.registry.catalog_for(collection_id)
-        search = search_from_get({**kwargs, "collections": [collection_id]}, self.default_limit)
+        search = search_from_get(
+            {**kwargs, "collections": [collection_id]},
+            self.default_limit,
+            request.query_params.keys(),
+        )
         if not search.token:
             await catalog.get_collection(collection_id)
         return await self.engine.run(search, request, post=False, collection=collection_id)
+
+    async def _merged_queryables(self) -> JSON:
+        """Every catalogue's queryables; a field two catalogues define differently is left out.
+
+        A global queryable is a promise that the name means one thing across the whole API:
+        a field whose schemas disagree (types, ranges, enums) would promise one provider's
+        meaning for all, so it is listed only per collection.
+        """
+        merged: JSON = {}
+        conflicting: set[str] = set()
+        for catalog in self.registry.catalogs:
+            try:
+                props = await catalog.queryables(None)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("provider %s: queryables unavailable: %s", catalog.name, exc)
+                continue
+            for name, definition in props.items():
+                if name in merged and merged[name] != definition:
+                    conflicting.add(name)
+                merged.setdefault(name, definition)
+        for name in conflicting:
+            log.info("queryable %s differs between providers: only per collection", name)
+            del merged[name]
+        return merged
 
     async def get_queryables(self, collection_id: str | None = None, **kwargs: Any) -> Response:
         request: Request = kwargs["request"]
@@ -219,12 +251,7 @@ class StacClient(AsyncBaseCoreClient):
             props = await catalog.queryables(collection_id)
             url = f"{base}collections/{collection_id}/queryables"
         else:
-            props = {}
-            for catalog in self.registry.catalogs:
-                try:
-                    props.update(await catalog.queryables(None))
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("provider %s: queryables unavailable: %s", catalog.name, exc)
+            props = await self._merged_queryables()
             url = f"{base}queryables"
         schema = {
             "$schema": "https://json-schema.org/draft/2019-09/schema",
@@ -232,13 +259,19 @@ class StacClient(AsyncBaseCoreClient):
             "type": "object",
             "title": "Queryables",
             "properties": {
-                "id": {"description": "Item id", "type": "string"},
-                "collection": {"description": "Collection id", "type": "string"},
+                **props,
+                # the gateway's own, whatever a provider calls them
+                "id": SHARED_QUERYABLES["id"],
+                "collection": {
+                    "title": "Collection",
+                    "description": "Collection id",
+                    "type": "string",
+                },
                 "geometry": {
+                    "title": "Footprint",
                     "description": "Footprint",
                     "$ref": "https://geojson.org/schema/Geometry.json",
                 },
-                **props,
             },
             "additionalProperties": True,
         }

@@ -11,6 +11,8 @@ CONFORMANCE = [
     "https://api.stacspec.org/v1.0.0/item-search#fields",
     "https://api.stacspec.org/v1.0.0/item-search#sort",
     "https://api.stacspec.org/v1.0.0/item-search#filter",
+    "https://api.stacspec.org/v1.0.0/item-search#query",
+    "https://api.stacspec.org/v1.0.0/ogcapi-features#query",
     "https://api.stacspec.org/v1.0.0/ogcapi-features#fields",
     "https://api.stacspec.org/v1.0.0/ogcapi-features#sort",
     "https://api.stacspec.org/v1.0.0-rc.1/collection-search",

@@ -19,6 +19,8 @@ from stacbridge.protocols import JSON
 GEOJSON = "application/geo+json"
 JSON_TYPE = "application/json"
 SCHEMA_JSON = "application/schema+json"
+#: OGC API's relation for queryables; STAC's own `queryables` rel is emitted next to it.
+OGC_QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 STAC_VERSION = "1.0.0"
 
 
@@ -54,7 +56,15 @@ def collection_links(base: str, cid: str, title: str, root_title: str) -> list[J
         link("root", base, title=root_title),
         link("parent", base, title=root_title),
         link("items", f"{href}/items", GEOJSON, title="Items"),
-        link("queryables", f"{href}/queryables", SCHEMA_JSON, title="Queryables"),
+        *queryables_links(f"{href}/queryables"),
+    ]
+
+
+def queryables_links(href: str) -> list[JSON]:
+    """The queryables link under both relations clients look for (STAC's and OGC's)."""
+    return [
+        link("queryables", href, SCHEMA_JSON, title="Queryables"),
+        link(OGC_QUERYABLES, href, SCHEMA_JSON, title="Queryables"),
     ]
 
 
@@ -75,10 +85,20 @@ def replace_query(request: Request, **values: str) -> str:
     return str(request.url.replace(query=urlencode(params)))
 
 
-def next_link(request: Request, base: str, token: str, *, post: bool) -> JSON:
+def next_link(
+    request: Request, base: str, token: str, *, post: bool, body: JSON | None = None
+) -> JSON:
+    """The `next` link; POST: the whole search `body` with the token, so that a client which
+    sends the body as given gets page 2 of the same search, and one that merges (`merge: true`,
+    pystac-client) gets the same."""
     if post:
         return link(
-            "next", f"{base}search", GEOJSON, method="POST", body={"token": token}, merge=True
+            "next",
+            f"{base}search",
+            GEOJSON,
+            method="POST",
+            body={**(body or {}), "token": token},
+            merge=True,
         )
     return link("next", replace_query(request, token=token), GEOJSON, method="GET")
 

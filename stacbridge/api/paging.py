@@ -37,6 +37,8 @@ class PageState:
     fetch: int = 0
     #: the target catalogue's name, checked against the search's targets.
     provider: str | None = None
+    #: the search's total, when the first page knew it exactly (reported on every page).
+    matched: int | None = None
 
     def seal(self, signer: Signer) -> str:
         state: dict[str, Any] = {
@@ -49,6 +51,8 @@ class PageState:
             state["n"] = self.fetch
         if self.provider is not None:
             state["p"] = self.provider
+        if self.matched is not None:
+            state["m"] = self.matched
         return signer.sign(PAGE_PURPOSE, state)
 
     @classmethod
@@ -63,6 +67,7 @@ class PageState:
                 skip=int(raw.get("s", 0)),
                 fetch=int(raw.get("n") or 0),
                 provider=raw.get("p"),
+                matched=None if raw.get("m") is None else int(raw["m"]),
             )
         except (TypeError, ValueError) as exc:
             raise BadRequest("invalid paging token: malformed state") from exc

@@ -27,6 +27,10 @@ class Presenter:
     def item(self, source: AssetSource, item: JSON, base: str) -> JSON:
         """Gateway links and signed hrefs on one item (mutates and returns it)."""
         cid = item.get("collection")
+        props = item.get("properties")
+        if isinstance(props, dict) and not props.get("title"):
+            # STAC Browser and QGIS list items by title; the id is the one every item has
+            props["title"] = str(item["id"])
         kept = [x for x in item.get("links", []) if x.get("rel") not in _ITEM_RELS]
         item["links"] = kept + L.item_links(base, str(cid), str(item["id"]), self.title)
         if self.rewriter is not None and item.get("assets"):

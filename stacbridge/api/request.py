@@ -20,6 +20,7 @@ from stac_fastapi.types.rfc3339 import str_to_interval
 from stacbridge.api.cql2_guard import FilterTooComplex, check_filter
 from stacbridge.errors import BadRequest
 from stacbridge.protocols import JSON, Interval
+from stacbridge.stac.cql2 import SHARED_QUERYABLES
 
 
 @dataclass(slots=True)
@@ -36,8 +37,8 @@ class Search:
     #: matches nothing (see `parse_filter`)
     filter: JSON | bool | None = None
     sortby: list[tuple[str, str]] = field(default_factory=list)
-    fields_include: list[str] = field(default_factory=list)
-    fields_exclude: list[str] = field(default_factory=list)
+    #: the fields extension's `(include, exclude)`, None without `fields` (`parse_fields`)
+    fields: tuple[list[str] | None, list[str]] | None = None
     token: str | None = None
 
     def fingerprint(self) -> str:
@@ -166,6 +167,93 @@ def parse_filter(expr: Any, lang: str | None, crs: str | None = None) -> JSON | 
     return out
 
 
+#: query-extension operators as CQL2-JSON comparison operators
+_QUERY_OPS = {"eq": "=", "neq": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
+#: query-extension substring operators as CQL2 `like` patterns around the escaped value
+_QUERY_LIKE = {"startsWith": "{}%", "endsWith": "%{}", "contains": "%{}%"}
+
+
+def _like_literal(value: str) -> str:
+    """`value` with CQL2 `like`'s wildcards and escape character escaped."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _typed(name: str, operand: Any) -> Any:
+    """`operand` as the queryable's type: `{"eo:cloud_cover": {"eq": "7"}}` means the number 7.
+
+    Query values often arrive as strings (from forms, command lines, stac-api-validator); a
+    string compared with a numeric property would match nothing, silently.  Only the shared
+    queryables' declared types are known here; other values are taken as sent.
+    """
+    kind = SHARED_QUERYABLES.get(name, {}).get("type")
+    if kind in ("number", "integer") and isinstance(operand, str):
+        try:
+            return float(operand)
+        except ValueError:
+            raise BadRequest(f"query[{name!r}] needs a number, got {operand!r}") from None
+    return operand
+
+
+def parse_query(value: Any) -> JSON | None:
+    """The STAC query extension (`{"eo:cloud_cover": {"lt": 20}}`) as CQL2-JSON.
+
+    Every property's operators are and-ed, so the gateway evaluates (and pushes down) a query
+    exactly like the equivalent filter.  GET sends it as a JSON string, POST as an object.
+    An unknown operator or a value of the wrong shape is a 400, never ignored.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise BadRequest(f"query is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise BadRequest("query must be a JSON object of {property: {operator: value}}")
+    terms: list[JSON] = []
+    for name, ops in value.items():
+        if not isinstance(ops, dict) or not ops:
+            raise BadRequest(f"query[{name!r}] must be an object of {{operator: value}}")
+        key = str(name).removeprefix("properties.")
+        prop = {"property": key}
+        for op, operand in ops.items():
+            if op in _QUERY_OPS:
+                if isinstance(operand, dict | list) or operand is None:
+                    raise BadRequest(f"query[{name!r}].{op} needs a string, number or boolean")
+                terms.append({"op": _QUERY_OPS[op], "args": [prop, _typed(key, operand)]})
+            elif op in _QUERY_LIKE:
+                if not isinstance(operand, str):
+                    raise BadRequest(f"query[{name!r}].{op} needs a string")
+                pattern = _QUERY_LIKE[op].format(_like_literal(operand))
+                terms.append({"op": "like", "args": [prop, pattern]})
+            elif op == "in":
+                if not isinstance(operand, list) or not operand:
+                    raise BadRequest(f"query[{name!r}].in needs a non-empty array")
+                values = [_typed(key, v) for v in operand]
+                member: JSON = {"op": "in", "args": [prop, values]}
+                if key != "id":
+                    # a property that is an array (`instruments`) matches when it shares a
+                    # value with the list, as the extension's users (and its validator) expect
+                    overlap = {"op": "a_overlaps", "args": [prop, values]}
+                    member = {"op": "or", "args": [member, overlap]}
+                terms.append(member)
+            else:
+                known = ", ".join([*_QUERY_OPS, *_QUERY_LIKE, "in"])
+                raise BadRequest(f"query operator {op!r} is not one of {known}")
+    if not terms:
+        return None
+    return terms[0] if len(terms) == 1 else {"op": "and", "args": terms}
+
+
+def and_filters(filter_expr: JSON | bool | None, query_expr: JSON | None) -> JSON | bool | None:
+    """The search's filter and its query together (`parse_filter`'s None/False kept)."""
+    if query_expr is None or filter_expr is False:
+        return filter_expr
+    if filter_expr is None:
+        return parse_filter(query_expr, "cql2-json")
+    return parse_filter({"op": "and", "args": [filter_expr, query_expr]}, "cql2-json")
+
+
 def parse_sortby(value: Any) -> list[tuple[str, str]]:
     out = []
     for entry in value or []:
@@ -184,15 +272,28 @@ def parse_sortby(value: Any) -> list[tuple[str, str]]:
     return out
 
 
-def parse_fields(value: Any) -> tuple[list[str], list[str]]:
-    if value is None:
-        return [], []
-    if isinstance(value, list):  # GET: ["a", "-b", "+c"]
-        include = [f.lstrip("+") for f in value if f and not f.startswith("-")]
-        exclude = [f[1:] for f in value if f.startswith("-")]
-        return include, exclude
-    data = value.model_dump() if hasattr(value, "model_dump") else dict(value)
-    return sorted(data.get("include") or []), sorted(data.get("exclude") or [])
+def parse_fields(value: Any, *, given: bool) -> tuple[list[str] | None, list[str]] | None:
+    """The fields extension's `(include, exclude)`, or None when the search has no `fields`.
+
+    `include` is None when the request did not name it at all, and `[]` when it sent it empty
+    or null: the extension treats "only exclude" (everything but the excluded fields) and
+    "exclude with an empty include" (the default set but the excluded fields) differently.
+    GET `fields=` (empty) and POST `{}` both ask for the default set; POST `"fields": null` is
+    not a fields object and is refused.
+    """
+    if not given:
+        return None
+    if isinstance(value, list | tuple) or value is None:  # GET: ["a", "-b", "+c"]
+        entries = [f.strip() for f in value or [] if f and f.strip()]
+        include = [f.lstrip("+") for f in entries if not f.startswith("-")]
+        exclude = [f[1:] for f in entries if f.startswith("-")]
+        return (include or None), exclude
+    if isinstance(value, dict):
+        data, named = value, set(value)
+    else:
+        data, named = value.model_dump(), set(getattr(value, "model_fields_set", ()))
+    named_include = sorted(data.get("include") or []) if "include" in named else None
+    return named_include, sorted(data.get("exclude") or [])
 
 
 def _split_list(value: Any) -> list[str]:
@@ -203,8 +304,14 @@ def _split_list(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def search_from_get(params: dict[str, Any], default_limit: int) -> Search:
-    """A `Search` from stac-fastapi's parsed GET parameters (/search and /items)."""
+def search_from_get(
+    params: dict[str, Any], default_limit: int, query: Iterable[str] = ()
+) -> Search:
+    """A `Search` from stac-fastapi's parsed GET parameters (/search and /items).
+
+    `query`: the names of the request's query parameters, to tell `fields=` (the default
+    set) from no `fields` at all, which stac-fastapi's parsing makes look the same.
+    """
     bbox = params.get("bbox")
     search = Search(
         collections=_split_list(params.get("collections")),
@@ -213,13 +320,17 @@ def search_from_get(params: dict[str, Any], default_limit: int) -> Search:
         intersects=parse_intersects(params.get("intersects")),
         datetime=params.get("datetime"),
         limit=int(params.get("limit") or default_limit),
-        filter=parse_filter(
-            params.get("filter_expr"), params.get("filter_lang"), params.get("filter_crs")
+        filter=and_filters(
+            parse_filter(
+                params.get("filter_expr"), params.get("filter_lang"), params.get("filter_crs")
+            ),
+            parse_query(params.get("query")),
         ),
         sortby=parse_sortby(params.get("sortby")),
         token=params.get("token"),
     )
-    search.fields_include, search.fields_exclude = parse_fields(params.get("fields"))
+    given = params.get("fields") is not None or "fields" in set(query)
+    search.fields = parse_fields(params.get("fields"), given=given)
     return search
 
 
@@ -233,13 +344,19 @@ def search_from_post(body: Any, default_limit: int) -> Search:
         intersects=parse_intersects(getattr(body, "intersects", None)),
         datetime=getattr(body, "datetime", None),
         limit=body.limit or default_limit,
-        filter=parse_filter(
-            getattr(body, "filter_expr", None),
-            getattr(body, "filter_lang", None),
-            getattr(body, "filter_crs", None),
+        filter=and_filters(
+            parse_filter(
+                getattr(body, "filter_expr", None),
+                getattr(body, "filter_lang", None),
+                getattr(body, "filter_crs", None),
+            ),
+            parse_query(getattr(body, "query", None)),
         ),
         sortby=parse_sortby(getattr(body, "sortby", None)),
         token=getattr(body, "token", None),
     )
-    search.fields_include, search.fields_exclude = parse_fields(getattr(body, "fields", None))
+    named: set[str] = set(getattr(body, "model_fields_set", ()))
+    if "fields" in named and getattr(body, "fields", None) is None:
+        raise BadRequest('fields must be an object {"include": [...], "exclude": [...]}, not null')
+    search.fields = parse_fields(getattr(body, "fields", None), given="fields" in named)
     return search

@@ -46,10 +46,11 @@ def _collection_with_items(http: httpx.Client, provider: str) -> str:
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_provider_is_registered_and_listed(http, provider):
-    children = [
-        x["href"].rsplit("/", 1)[1] for x in http.get("/").json()["links"] if x["rel"] == "child"
+    # provider catalogs are `related` links of the root (as `child` they doubled collections)
+    related = [
+        x["href"].rsplit("/", 1)[1] for x in http.get("/").json()["links"] if x["rel"] == "related"
     ]
-    assert provider in children
+    assert provider in related
     assert _collection_ids(http, provider)
 
 

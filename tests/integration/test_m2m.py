@@ -13,7 +13,11 @@ from pystac_client import Client
 
 from stacbridge.app import create_app
 from stacbridge.sandbox.server import ServerThread
-from tests.integration.test_conformance_validators import run_validator
+from tests.integration.test_conformance_validators import (
+    EVERY_CLASS,
+    extension_options,
+    run_validator,
+)
 
 L2 = "landsat_ot_c2_l2"
 
@@ -54,15 +58,16 @@ def a_preparing_bundle(gateway: str, since: str) -> tuple[dict, str]:
     raise AssertionError("no preparing bundle among 12 scenes")
 
 
-def test_stac_api_validator_on_an_m2m_collection(gateway):
-    kansas = {
-        "type": "Polygon",
-        "coordinates": [
-            [[-97.0, 39.5], [-96.0, 39.5], [-96.0, 40.5], [-97.0, 40.5], [-97.0, 39.5]]
-        ],
-    }  # WRS 028/032
+KANSAS = {
+    "type": "Polygon",
+    "coordinates": [[[-97.0, 39.5], [-96.0, 39.5], [-96.0, 40.5], [-97.0, 40.5], [-97.0, 39.5]]],
+}  # WRS 028/032
+
+
+def test_stac_api_validator_every_advertised_class_on_m2m(gateway):
+    cloud = first_scenes(gateway, 1)[0]["properties"]["eo:cloud_cover"]
     output = run_validator(
-        gateway, L2, "core", "collections", "features", "item-search", geometry=kansas
+        gateway, L2, *EVERY_CLASS, geometry=KANSAS, options=extension_options(str(cloud))
     )
     assert "Errors: none" in output, output
 

@@ -444,19 +444,10 @@ class CMRProvider:
 
     async def queryables(self, collection_id: str | None) -> JSON:
         return {
-            "datetime": {
-                "description": "Acquisition time (CMR temporal)",
-                "type": "string",
-                "format": "date-time",
-            },
+            # the fields every catalogue shares mean the same everywhere (merged /queryables)
+            **cql2_kit.SHARED_QUERYABLES,
             "start_datetime": {"type": "string", "format": "date-time"},
             "end_datetime": {"type": "string", "format": "date-time"},
-            "eo:cloud_cover": {
-                "description": "Cloud cover (%)",
-                "type": "number",
-                "minimum": 0,
-                "maximum": 100,
-            },
             "platform": {"type": "string"},
             "instruments": {"type": "array", "items": {"type": "string"}},
             "grid:code": {"type": "string"},

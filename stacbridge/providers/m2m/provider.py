@@ -19,7 +19,7 @@ from shapely.geometry import shape
 
 from stacbridge.assets.orders import FAILED, Order, OrderDesk
 from stacbridge.checks import check_collection, check_item, count_of, object_of, records_of
-from stacbridge.errors import Forbidden
+from stacbridge.errors import BadRequest, Forbidden
 from stacbridge.protocols import (
     CATALOG,
     JSON,
@@ -41,6 +41,11 @@ from stacbridge.store import MemoryStore, Store
 
 NAME = "m2m"
 _CLOUD = "eo:cloud_cover"
+#: scenes of one acquisition day a sorted search may have to read before it can order them:
+#: M2M sorts by day only, so the gateway orders each whole day itself (see `_sorted_page`).
+SORT_DAY_LIMIT = 5000
+#: scenes one upstream call reads at least while looking for the end of a day.
+SORT_CHUNK = 100
 
 log = logging.getLogger("stacbridge.m2m")
 
@@ -133,6 +138,17 @@ def _split_filter(expr: Any, filters: list[JSON]) -> tuple[Any, Any, list[JSON]]
                 {"filterType": "value", "filterId": mapped["id"], "value": value, "operation": "="}
             )
     return low, high, metadata
+
+
+def _instant(item: JSON) -> str:
+    """An item's time as sortable text (`datetime`, else `start_datetime`)."""
+    props = item.get("properties") or {}
+    return str(props.get("datetime") or props.get("start_datetime") or "")
+
+
+def _day(item: JSON) -> str:
+    """An item's acquisition day, the order M2M sorts by."""
+    return _instant(item)[:10]
 
 
 class M2MProvider:
@@ -252,6 +268,8 @@ class M2MProvider:
         props: JSON = {}
         for alias in aliases:
             props.update(translate.filters_to_queryables(await self._dataset_filters(alias)))
+        # the fields every catalogue shares mean the same everywhere (merged /queryables)
+        props.update(cql2_kit.SHARED_QUERYABLES)
         return props
 
     # -- items ----------------------------------------------------------------------------
@@ -261,7 +279,10 @@ class M2MProvider:
             if not self.owns(alias):
                 raise CollectionNotFound(alias)
         if query.ids:
-            return ItemPage(items=await self._items_by_id(datasets, query.ids))
+            found = await self._items_by_id(datasets, query.ids)
+            for _, direction in query.sortby[:1]:
+                found.sort(key=lambda i: (_instant(i), i["id"]), reverse=direction == "desc")
+            return ItemPage(items=found)
         state = cursor or {"t": 0, "n": 1}
         index, start = int(state["t"]), int(state["n"])
         if index >= len(datasets):
@@ -278,6 +299,7 @@ class M2MProvider:
             if field in self.capabilities.sortable:
                 payload["sortField"] = "acquisitionDate"
                 payload["sortDirection"] = "DESC" if direction == "desc" else "ASC"
+                return await self._sorted_page(alias, payload, index, datasets, direction)
         data = object_of(
             NAME, await self.client.call("scene-search", payload), "scene-search: data"
         )
@@ -294,6 +316,63 @@ class M2MProvider:
             next_cursor = None
         exact = str(data.get("totalHitsAccuracy", "exact")).lower() == "exact"
         matched = total if total is not None and exact and len(datasets) == 1 else None
+        return ItemPage(items=items, next_cursor=next_cursor, number_matched=matched)
+
+    async def _sorted_page(
+        self, alias: str, payload: JSON, index: int, datasets: list[str], direction: str
+    ) -> ItemPage:
+        """One page of whole acquisition days, each ordered exactly by `datetime`.
+
+        M2M orders scenes by acquisition day only ("discarding any time information"): within
+        a day they come in no time order.  So a sorted page reads from its starting number
+        until a later day begins (or the results end), keeps the complete days and orders
+        them by (datetime, id); the next page starts at the first scene of the day it cut.
+        A day with more than `SORT_DAY_LIMIT` matching scenes cannot be ordered within that
+        bound: a 400 asking for a narrower search, never an unsorted page.
+        """
+        start = int(payload["startingNumber"])
+        payload["maxResults"] = max(
+            1, min(max(int(payload["maxResults"]), SORT_CHUNK), self.settings.max_page_size)
+        )
+        items: list[JSON] = []
+        position, total, exhausted, matched = start, None, False, None
+        while True:
+            payload["startingNumber"] = position
+            data = object_of(
+                NAME, await self.client.call("scene-search", payload), "scene-search: data"
+            )
+            results = records_of(NAME, data.get("results"), "scene-search: results")
+            returned = count_of(NAME, data.get("recordsReturned"), "scene-search: recordsReturned")
+            total = count_of(NAME, data.get("totalHits"), "scene-search: totalHits")
+            exact = str(data.get("totalHitsAccuracy", "exact")).lower() == "exact"
+            matched = total if total is not None and exact and len(datasets) == 1 else None
+            items += await self._to_items(alias, results)
+            position += returned or len(results)
+            if not results or total is None or position > total:
+                exhausted = True
+                break
+            if items and _day(items[0]) != _day(items[-1]):
+                break  # a later day has begun: every day before it is complete
+            if len(items) > SORT_DAY_LIMIT:
+                raise BadRequest(
+                    f"cannot sort by datetime: more than {SORT_DAY_LIMIT} scenes acquired on "
+                    f"{_day(items[0])} match and USGS M2M orders scenes by day only; narrow the "
+                    "search (bbox, datetime, filter)"
+                )
+        if not exhausted:
+            last = _day(items[-1])
+            cut = next(i for i, item in enumerate(items) if _day(item) == last)
+            # the cut day is read again from its first scene (a skipped malformed scene of
+            # that day would shift this by one; such scenes are logged)
+            position -= len(items) - cut
+            items = items[:cut]
+        items.sort(key=lambda i: (_instant(i), i["id"]), reverse=direction == "desc")
+        if not exhausted:
+            next_cursor: Any = {"t": index, "n": position}
+        elif index + 1 < len(datasets):
+            next_cursor = {"t": index + 1, "n": 1}
+        else:
+            next_cursor = None
         return ItemPage(items=items, next_cursor=next_cursor, number_matched=matched)
 
     async def _to_items(self, alias: str, scenes: list[JSON]) -> list[JSON]:
