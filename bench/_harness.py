@@ -261,8 +261,8 @@ def ratio_stats(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
     """
     per_round = [x / y for x, y in zip(a, b, strict=True)]
     return {
-        "a_s": median(a),
-        "b_s": median(b),
+        "a": median(a),
+        "b": median(b),
         "ratio": median(a) / median(b),
         "ratio_lo": min(per_round),
         "ratio_hi": max(per_round),
@@ -280,8 +280,8 @@ def fmt_ratio(stats: dict[str, float]) -> str:
 
 
 def fmt_side(stats: dict[str, float], side: str) -> str:
-    """`1.234 s (1.100–1.400)`: one side's median and its fastest and slowest round."""
-    return f"{fmt_s(stats[side + '_s'])} ({stats[side + '_lo']:.3f}–{stats[side + '_hi']:.3f} s)"
+    """`1.234 s (1.100–1.400 s)`: one side's median (in seconds) and its extreme rounds."""
+    return f"{fmt_s(stats[side])} ({stats[side + '_lo']:.3f}–{stats[side + '_hi']:.3f} s)"
 
 
 def fmt_s(seconds: float) -> str:

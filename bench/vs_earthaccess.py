@@ -50,6 +50,7 @@ from _harness import (
     fmt_s,
     fmt_side,
     gateway_process,
+    median,
     now,
     ratio_stats,
     sandbox_process,
@@ -191,10 +192,7 @@ def measure(sandbox, gateway, items: int, rounds: int) -> dict:
         f"{items:,} HLSL30 granules, datetime {START}/{END}, {LIMIT:,} per page "
         f"(median of {rounds} alternating rounds; range = fastest–slowest round)"
     )
-    rows = [
-        [name, fmt_s(min(v)), fmt_s(sorted(v)[len(v) // 2]), fmt_s(max(v))]
-        for name, v in samples.items()
-    ]
+    rows = [[name, fmt_s(min(v)), fmt_s(median(v)), fmt_s(max(v))] for name, v in samples.items()]
     print(table(rows, ["client", "fastest", "median", "slowest"]))
     print(
         f"\npystac-client items_as_dicts via gateway ÷ earthaccess: {fmt_ratio(dicts)}  "
