@@ -31,6 +31,21 @@ HLSL30_ID = "HLSL30.v2.0"
 BENCH_KEY = "bench-signing-key"
 RESULT_PREFIX = "BENCH-RESULT "
 
+# A bench script's sys.path starts with bench/, not the checkout, so `import stacbridge` would
+# find whichever stacbridge the venv has installed (in a git worktree: usually another
+# checkout's editable install).  Put this checkout first, here and in every child process.
+if str(REPO) not in sys.path:
+    sys.path.insert(1, str(REPO))
+
+
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: ours) with this checkout first on PYTHONPATH."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    )
+    return env
+
 
 # -- child processes --------------------------------------------------------------------------
 
@@ -44,7 +59,7 @@ class Child:
             [sys.executable, str(SERVE), mode],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
+            env=child_env(env),
             cwd=str(REPO),
             text=True,
         )

@@ -154,6 +154,8 @@ def run(items: int, limit: int) -> dict:
         "last_page_s": last["server_s"],
         "ratio_last_first": ratio,
         "ratio_last5_first5": ratio5,
+        "first5_s": first5,
+        "last5_s": last5,
         "ratio_page_time_last5_first5": last5_page / first5_page,
         "gateway_rss_mb": {
             "before": gw_rss0,
