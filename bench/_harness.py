@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,21 @@ HLSL30_ID = "HLSL30.v2.0"
 BENCH_KEY = "bench-signing-key"
 RESULT_PREFIX = "BENCH-RESULT "
 
+# A bench script's sys.path starts with bench/, not the checkout, so `import stacbridge` would
+# find whichever stacbridge the venv has installed (in a git worktree: usually another
+# checkout's editable install).  Put this checkout first, here and in every child process.
+if str(REPO) not in sys.path:
+    sys.path.insert(1, str(REPO))
+
+
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: ours) with this checkout first on PYTHONPATH."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO), *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    )
+    return env
+
 
 # -- child processes --------------------------------------------------------------------------
 
@@ -44,7 +59,7 @@ class Child:
             [sys.executable, str(SERVE), mode],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            env=env,
+            env=child_env(env),
             cwd=str(REPO),
             text=True,
         )
@@ -230,6 +245,58 @@ def print_profile(
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+def alternate(
+    cases: dict[str, Callable[[], float]], rounds: int, warmup: int = 1
+) -> dict[str, list[float]]:
+    """Run every case once per round, the order reversed every other round (A B, B A, ...).
+
+    The machine is shared, so its load drifts while a bench runs; running the two sides of a
+    ratio back to back, and swapping which one goes first, keeps both sides under the same
+    drift and keeps either side from always inheriting the other's warm caches.  Each case
+    returns the seconds it measured; warm-up rounds are run and thrown away.
+    """
+    names = list(cases)
+    for _ in range(warmup):
+        for name in names:
+            cases[name]()
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(rounds):
+        for name in names if i % 2 == 0 else reversed(names):
+            samples[name].append(cases[name]())
+    return samples
+
+
+def ratio_stats(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """median(a) ÷ median(b), with the spread of the per-round ratios a[i] ÷ b[i].
+
+    The headline is the ratio of the medians; the per-round ratios (same round, measured
+    back to back) show how much the machine's noise moved it.
+    """
+    per_round = [x / y for x, y in zip(a, b, strict=True)]
+    return {
+        "a": median(a),
+        "b": median(b),
+        "ratio": median(a) / median(b),
+        "ratio_lo": min(per_round),
+        "ratio_hi": max(per_round),
+        "a_lo": min(a),
+        "a_hi": max(a),
+        "b_lo": min(b),
+        "b_hi": max(b),
+        "rounds": len(per_round),
+    }
+
+
+def fmt_ratio(stats: dict[str, float]) -> str:
+    """`1.23 (1.10–1.40)`: the ratio of the medians and the lowest and highest round's ratio."""
+    return f"{stats['ratio']:.2f} ({stats['ratio_lo']:.2f}–{stats['ratio_hi']:.2f})"
+
+
+def fmt_side(stats: dict[str, float], side: str) -> str:
+    """`1.234 s (1.100–1.400 s)`: one side's median (in seconds) and its extreme rounds."""
+    return f"{fmt_s(stats[side])} ({stats[side + '_lo']:.3f}–{stats[side + '_hi']:.3f} s)"
 
 
 def fmt_s(seconds: float) -> str:

@@ -14,7 +14,7 @@ token, CMR search-after upstream).  Per page it records
 Goals: last page ÷ first page ≤ 1.1 (also median of the first 5 ÷ median of the last 5),
 memory flat.  One warm-up page (another window) runs first.
 
-    python bench/paging.py [--items 100000] [--limit 2000]
+    python bench/paging.py [--items 100000] [--limit 2000] [--quick]
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from _harness import (
 GOAL = 1.1
 WINDOW = "2016-01-01T00:00:00Z/2018-01-01T00:00:00Z"  # ~199,000 generated granules
 WARMUP_WINDOW = "2020-01-01T00:00:00Z/2020-03-01T00:00:00Z"
+QUICK_ITEMS = 20_000
 
 
 def run(items: int, limit: int) -> dict:
@@ -153,6 +154,8 @@ def run(items: int, limit: int) -> dict:
         "last_page_s": last["server_s"],
         "ratio_last_first": ratio,
         "ratio_last5_first5": ratio5,
+        "first5_s": first5,
+        "last5_s": last5,
         "ratio_page_time_last5_first5": last5_page / first5_page,
         "gateway_rss_mb": {
             "before": gw_rss0,
@@ -174,8 +177,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--limit", type=int, default=2000)
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="page 20,000 items (10 pages, still 5 first and 5 last): a smoke run",
+    )
     args = parser.parse_args(argv)
-    results = run(args.items, args.limit)
+    results = run(QUICK_ITEMS if args.quick else args.items, args.limit)
     emit_result("paging", results)
     return results
 
