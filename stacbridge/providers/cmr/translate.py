@@ -64,9 +64,10 @@ _UNITS = {
     "PB": (1e15, 1024.0**5),
 }
 
-# RelatedUrl Type → asset category.
+# RelatedUrl Type → asset category.  Keyed by what a record may hold (`Type` can be missing):
+# a lookup with None finds nothing.
 _DATA, _DIRECT, _BROWSE, _META, _INFO, _SERVICE = range(6)
-_URL_TYPES = {
+_URL_TYPES: dict[str | None, int] = {
     "GET DATA": _DATA,
     "GET DATA VIA DIRECT ACCESS": _DIRECT,
     "GET RELATED VISUALIZATION": _BROWSE,
@@ -79,7 +80,7 @@ _URL_TYPES = {
 _TOOL_SUBTYPES = frozenset({"GIOVANNI", "WORLDVIEW", "SOTO"})
 # Placeholder values CMR metadata uses for "nothing here".
 _PLACEHOLDERS = frozenset({"NONE", "NOT PROVIDED", "NOT APPLICABLE", "N/A", "NA", "UNKNOWN"})
-_SERVICE_KEYS = {"OPENDAP DATA": "opendap", "THREDDS DATA": "thredds"}
+_SERVICE_KEYS: dict[str | None, str] = {"OPENDAP DATA": "opendap", "THREDDS DATA": "thredds"}
 _KEY_SEPS = "._-"
 _S3_TITLE = "Direct S3 access"
 
@@ -199,9 +200,9 @@ def umm_geometry(geometry: JSON | None) -> geo.Shape | None:
         s = as_float(br.get("SouthBoundingCoordinate"))
         e = as_float(br.get("EastBoundingCoordinate"))
         n = as_float(br.get("NorthBoundingCoordinate"))
-        if None in (w, s, e, n):
+        if w is None or s is None or e is None or n is None:
             continue
-        shapes.append(geo.box(w, s, e, n))  # type: ignore[arg-type]
+        shapes.append(geo.box(w, s, e, n))
     for gp in geometry.get("GPolygons") or ():
         boundary = (gp.get("Boundary") or _EMPTY).get("Points")
         if not boundary:
@@ -491,16 +492,16 @@ def granule_to_item(
             res = proj.get("proj:transform")
             if res is not None:
                 props["gsd"] = res[0]
-        v = _anum(aa, "MEAN_SUN_AZIMUTH_ANGLE")
-        if v is not None and 0.0 <= v <= 360.0:
-            props["view:sun_azimuth"] = v
-        v = _anum(aa, "MEAN_SUN_ZENITH_ANGLE")
-        if v is not None and 0.0 <= v <= 180.0:
-            props["view:sun_elevation"] = round(90.0 - v, 10)
-        v = _anum(aa, "MEAN_VIEW_ZENITH_ANGLE")
-        if v is not None and 0.0 <= v <= 90.0:
+        angle = _anum(aa, "MEAN_SUN_AZIMUTH_ANGLE")
+        if angle is not None and 0.0 <= angle <= 360.0:
+            props["view:sun_azimuth"] = angle
+        angle = _anum(aa, "MEAN_SUN_ZENITH_ANGLE")
+        if angle is not None and 0.0 <= angle <= 180.0:
+            props["view:sun_elevation"] = round(90.0 - angle, 10)
+        angle = _anum(aa, "MEAN_VIEW_ZENITH_ANGLE")
+        if angle is not None and 0.0 <= angle <= 90.0:
             # the view zenith angle seen from the ground is the incidence angle by definition
-            props["view:incidence_angle"] = v
+            props["view:incidence_angle"] = angle
         doi = aa.get("IDENTIFIER_PRODUCT_DOI")
         doi = values.doi(_first(doi)) if doi else None
         if doi:
@@ -574,10 +575,11 @@ def _assets(
     # fast path of `_suffix` for the longest stem: `<stem>.B03` → `B03`
     pfx0 = tuple(stems[0] + c for c in _KEY_SEPS) if stems else ()
     cut0 = len(stems[0]) + 1 if stems else 0
-    proj_full = proj is not None and len(proj) == 4
-    if proj_full:
-        p_epsg, p_shape = proj["proj:epsg"], proj["proj:shape"]  # type: ignore[index]
-        p_transform, p_bbox = proj["proj:transform"], proj["proj:bbox"]  # type: ignore[index]
+    proj_full = False
+    if proj is not None and len(proj) == 4:
+        proj_full = True
+        p_epsg, p_shape = proj["proj:epsg"], proj["proj:shape"]
+        p_transform, p_bbox = proj["proj:transform"], proj["proj:bbox"]
     by_name: dict[str, JSON] = {}
     data_assets: list[JSON] = []
     late_s3 = []
@@ -805,7 +807,7 @@ _SPDX_PATTERNS = [
 def _license(use: Any) -> tuple[str, JSON | None]:
     """(license, license link or None) from UMM-C UseConstraints."""
     texts: list[str] = []
-    link = None
+    link: JSON | None = None
     if isinstance(use, str):
         texts.append(use)
     elif isinstance(use, dict):

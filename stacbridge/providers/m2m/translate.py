@@ -51,6 +51,9 @@ from stacbridge.stac.media import BY_EXTENSION, COG, GEOTIFF, GZIP, TAR, media_t
 from stacbridge.stac.values import as_float, format_rfc3339, multihash, unique_key
 
 JSON = dict[str, Any]
+#: a full-metadata field list as `{fieldName: value}`; names are whatever the record holds
+#: (a malformed record may name a field None or 3), so the keys are not typed as `str`.
+Fields = dict[Any, Any]
 
 
 #: `order:status` of an Item whose files need a `download-request` first (order ext. v1.1.0).
@@ -261,7 +264,7 @@ _F_GSD = ("Grid Cell Size Reflective",)
 
 
 # -- small conversions ---------------------------------------------------------------------------
-def _field(md: JSON, names: tuple[str, ...]) -> Any:
+def _field(md: Fields, names: tuple[str, ...]) -> Any:
     for name in names:
         v = md.get(name)
         if v is not None and v != "":
@@ -302,8 +305,8 @@ def _acq_time(value: Any) -> str | None:
         return None
     m = _DOY_TIME.match(value.strip())
     if m is None:
-        t = _utc_text(value.strip()) if _DATETIME.match(value.strip()) else None
-        return t[0] if t is not None else None
+        text = _utc_text(value.strip()) if _DATETIME.match(value.strip()) else None
+        return text[0] if text is not None else None
     y, doy, hh, mm, ss, frac = m.groups()
     try:
         t = dt.datetime(int(y), 1, 1, int(hh), int(mm), int(ss), _micro(frac), tzinfo=_UTC)
@@ -584,7 +587,7 @@ def scene_to_item(
     display_id = str(display_id) if display_id is not None else ""
 
     md_list = scene.get("metadata")
-    md: JSON = _EMPTY
+    md: Fields = _EMPTY
     if md_list:
         try:
             md = {f.get("fieldName"): f.get("value") for f in md_list if type(f) is dict}
@@ -683,7 +686,7 @@ def scene_to_item(
     return item_dict(display_id, dataset_alias, shape, props, assets)
 
 
-def _full_metadata(md: JSON, parsed: JSON | None, entity_id: Any, props: JSON) -> None:
+def _full_metadata(md: Fields, parsed: JSON | None, entity_id: Any, props: JSON) -> None:
     """Properties from a `metadataType: full` field list (`{fieldName: value}`)."""
     v = as_float(_field(md, _F_SUN_AZ))
     if v is not None and 0.0 <= v <= 360.0:
