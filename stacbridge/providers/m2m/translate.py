@@ -601,10 +601,13 @@ def scene_to_item(
     md_list = scene.get("metadata")
     md: Fields = _EMPTY
     if md_list:
-        try:
-            md = {f.get("fieldName"): f.get("value") for f in md_list if type(f) is dict}
-        except TypeError:  # an unhashable fieldName: malformed, read nothing from it
-            md = _EMPTY
+        try:  # well-formed fields (all of them, in practice): subscripts, not ~130 .get calls
+            md = {f["fieldName"]: f["value"] for f in md_list}
+        except (KeyError, TypeError):
+            try:
+                md = {f.get("fieldName"): f.get("value") for f in md_list if type(f) is dict}
+            except TypeError:  # an unhashable fieldName: malformed, read nothing from it
+                md = _EMPTY
 
     props: JSON = {}
 
