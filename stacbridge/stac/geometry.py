@@ -133,7 +133,7 @@ def lon_intervals_bbox(
 
 def _positions(geometry: GeoJSON) -> Iterable[Sequence[float]]:
     kind = geometry["type"]
-    c = geometry.get("coordinates")
+    c: Any = geometry.get("coordinates")  # nesting depth depends on `kind`
     if kind == "Point":
         yield c
     elif kind in ("MultiPoint", "LineString"):
@@ -415,39 +415,42 @@ def combine(shapes: Sequence[Shape | None], allow_collection: bool = False) -> S
     only the shapes of the highest dimension are kept (areas over lines over points) and the
     bbox is theirs.
     """
-    shapes = [s for s in shapes if s is not None]
-    if not shapes:
+    present = [s for s in shapes if s is not None]
+    if not present:
         return None
-    if len(shapes) == 1:
-        return shapes[0]
-    kinds = {s.geometry["type"].removeprefix("Multi") for s in shapes}
+    if len(present) == 1:
+        return present[0]
+    kinds = {s.geometry["type"].removeprefix("Multi") for s in present}
     if len(kinds) > 1 and not allow_collection:
         top = max(_DIMENSION[k] for k in kinds)
-        shapes = [s for s in shapes if _DIMENSION[s.geometry["type"].removeprefix("Multi")] == top]
-        if len(shapes) == 1:
-            return shapes[0]
-        kinds = {s.geometry["type"].removeprefix("Multi") for s in shapes}
-    split = any(s.split for s in shapes)
+        present = [
+            s for s in present if _DIMENSION[s.geometry["type"].removeprefix("Multi")] == top
+        ]
+        if len(present) == 1:
+            return present[0]
+        kinds = {s.geometry["type"].removeprefix("Multi") for s in present}
+    split = any(s.split for s in present)
+    coords: list[Any]
     if kinds == {"Polygon"}:
-        geom = _merge_polygons(shapes)
+        geom = _merge_polygons(present)
     elif kinds == {"Point"}:
         coords = []
-        for s in shapes:
+        for s in present:
             g = s.geometry
             coords.extend([g["coordinates"]] if g["type"] == "Point" else g["coordinates"])
         geom = {"type": "MultiPoint", "coordinates": coords}
     elif kinds == {"LineString"}:
         coords = []
-        for s in shapes:
+        for s in present:
             g = s.geometry
             coords.extend([g["coordinates"]] if g["type"] == "LineString" else g["coordinates"])
         geom = {"type": "MultiLineString", "coordinates": coords}
     else:
-        geom = {"type": "GeometryCollection", "geometries": [s.geometry for s in shapes]}
+        geom = {"type": "GeometryCollection", "geometries": [s.geometry for s in present]}
     if split:
         bbox = geometry_bbox(geom, antimeridian=True)
     else:
-        bboxes = [s.bbox for s in shapes]
+        bboxes = [s.bbox for s in present]
         bbox = [
             min(b[0] for b in bboxes),
             min(b[1] for b in bboxes),

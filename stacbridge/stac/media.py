@@ -59,6 +59,28 @@ BY_EXTENSION: dict[str, str] = {
     "jp2": JP2,
 }
 
+#: media type → the short name of its format, for asset titles ("Data file (NetCDF)")
+LABELS: dict[str, str] = {
+    COG: "Cloud-Optimized GeoTIFF",
+    GEOTIFF: "GeoTIFF",
+    NETCDF: "NetCDF",
+    HDF5: "HDF5",
+    HDF: "HDF4",
+    JSON: "JSON",
+    XML: "XML",
+    TAR: "tar",
+    GZIP: "gzip",
+    ZIP: "zip",
+    TEXT: "text",
+    CSV: "CSV",
+    HTML: "HTML",
+    PDF: "PDF",
+    PNG: "PNG",
+    JPEG: "JPEG",
+    GIF: "GIF",
+    JP2: "JPEG 2000",
+}
+
 
 def extension(name: str) -> str:
     """The lower-case extension of a file name or URL (`…/x.B03.TIF?a=1` → `tif`), or `""`."""

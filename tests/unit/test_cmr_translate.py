@@ -709,3 +709,75 @@ def test_grid_code_from_tiling_identification_system(tis, code):
     item = t.granule_to_item(rec)
     assert item["properties"].get("grid:code") == code
     validate_stac(as_served(item))
+
+
+# -- titles -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        # the producer granule id, without its format extension
+        ("HLSL30_LPCLOUD__2hits", "HLS.L30.T15UXP.2024042T165831"),
+        ("MOD02QKM_LAADS__search_after_p1", "MOD02QKM.A2000055.0005.061.2017171194850"),
+        ("ATL03_NSIDC_ECS__orbit", "ATL03_20221012161617_03351705_005_01"),
+        # no producer granule id: the GranuleUR (whose `<collection>:` part, if any, is dropped)
+        ("Daymet_ORNL_CLOUD__box_10items", "Daymet_Daily_V4R1.daymet_v4_daily_pr_dayl_1950"),
+        (
+            "GAMSSA_POCLOUD__1hit",
+            "20241011120000-ABOM-L4_GHRSST-SSTfnd-GAMSSA_28km-GLOB-v02.0-fv01.0",
+        ),
+    ],
+)
+def test_items_are_titled_with_the_granule_name(name, title):
+    item = t.granule_to_item(records(f"granules_umm_json__{name}.json")[0])
+    assert item["properties"]["title"] == title
+    validate_stac(as_served(item))
+
+
+def test_an_opaque_granule_ur_alone_gives_no_title():
+    rec = records("granules_umm_json__MOD02QKM_LAADS__search_after_p1.json")[0]
+    del rec["umm"]["DataGranule"]["Identifiers"]  # left: GranuleUR "LAADS:2715071895"
+    assert "title" not in t.granule_to_item(rec)["properties"]
+
+
+def test_hls_assets_are_titled_by_band_not_download_boilerplate():
+    a = hls_item()["assets"]
+    assert a["B04"]["title"] == "Red (B04)"
+    assert a["B05"]["title"] == "NIR narrow (B05)"  # L30 band 5; on S30 it is red edge 1
+    assert a["B10"]["title"] == "Thermal infrared 1 (B10)"
+    assert a["Fmask"]["title"] == "Quality assessment bits (Fmask)"
+    assert a["SZA"]["title"] == "Sun zenith angle (SZA)"
+    assert a["thumbnail"]["title"] == "Browse image"
+    assert a["metadata_cmr"]["title"] == "CMR metadata (XML)"
+    assert a["metadata_stac"]["title"] == "STAC metadata (JSON)"
+    assert not [k for k, x in a.items() if x.get("title", "").startswith("Download ")]
+    # the s3 alternates keep saying how they are reached
+    assert a["B04"]["alternate"]["s3"]["title"] == "Direct S3 access"
+
+
+def test_hls_s30_band_titles_follow_the_msi_numbering():
+    rec = records("granules_umm_json__HLSL30_LPCLOUD__2hits.json")[0]
+    assert t.granule_to_item(rec, "HLSS30.v2.0")["assets"]["B05"]["title"] == "Red edge 1 (B05)"
+    # a collection without a band table (and no HLS concept id to fall back on): the name
+    # part the file adds to the granule's, not a band name
+    rec["meta"].pop("collection-concept-id", None)
+    assert t.granule_to_item(rec, "OTHER.v1")["assets"]["B04"]["title"] == "B04"
+
+
+def test_generic_assets_are_titled_by_kind_and_format():
+    daymet = t.granule_to_item(records("granules_umm_json__Daymet_ORNL_CLOUD__box_10items.json")[0])
+    a = daymet["assets"]
+    assert a["data"]["title"] == "Data file (NetCDF)"  # was "Download daymet_v4_…_1950.nc"
+    assert a["data_sha256"]["title"] == "SHA-256 checksum of daymet_v4_daily_pr_dayl_1950.nc"
+    assert a["opendap"]["title"] == "OPeNDAP request URL"  # a real description is kept
+    laads = t.granule_to_item(records("granules_umm_json__MYD021KM_LAADS__gpolygon.json")[0])
+    # "This Browse file may be downloaded directly from this link": boilerplate too
+    assert laads["assets"]["thumbnail"]["title"] == "Browse image"
+    assert laads["assets"]["data"]["title"] == "Data file (HDF4)"
+    atl03 = t.granule_to_item(records("granules_umm_json__ATL03_NSIDC_ECS__orbit.json")[0])
+    assert atl03["assets"]["BRW.gt1r.groundtrack"]["title"] == "Browse image: BRW.gt1r.groundtrack"
+    assert atl03["assets"]["metadata_iso"]["title"] == "ISO 19115 metadata (XML)"
+    swot = t.granule_to_item(
+        records("granules_umm_json__SWOT_RiverSP_POCLOUD__track__TRUNCATED_2of62.json")[0]
+    )
+    assert swot["assets"]["data"]["title"] == "Data file (zip)"
+    assert swot["assets"]["metadata_rc"]["title"] == "rc metadata (XML)"

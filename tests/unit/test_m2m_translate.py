@@ -304,6 +304,44 @@ def test_proj_epsg_only_for_utm_on_wgs84():
     assert "proj:epsg" not in t.scene_to_item(scene, "landsat_8_c1")["properties"]
 
 
+def test_full_metadata_gives_the_product_grid_size_but_no_transform():
+    # recorded: Reflective Lines 7741 / Samples 7661, Grid Cell Size Reflective 30.00, UTM Zone 21
+    item = t.scene_to_item(full_scene(), "landsat_8_c1", download_options=data(OPTIONS))
+    assert_valid(item)
+    p = item["properties"]
+    assert p["proj:shape"] == [7741, 7661]
+    assert p["proj:epsg"] == 32621  # projection v1.1.0 in use: proj:epsg, not proj:code
+    assert ext.PROJECTION == "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
+    # M2M's corners are the footprint's, in degrees: the grid origin is not stated anywhere
+    assert "proj:transform" not in p and "proj:bbox" not in p
+    for asset in item["assets"].values():
+        assert "proj:transform" not in asset and "proj:bbox" not in asset
+
+
+def test_grid_size_needs_the_crs_and_positive_whole_numbers():
+    scene = _set_field(full_scene(), "Map Projection Level-1", "PS")
+    assert "proj:shape" not in t.scene_to_item(scene, "landsat_8_c1")["properties"]
+    for bad in (0, -5, "7741.5", "Not provided", None):
+        scene = _set_field(full_scene(), "Reflective Lines", bad)
+        item = t.scene_to_item(scene, "landsat_8_c1")
+        assert "proj:shape" not in item["properties"], bad
+        assert item["properties"]["proj:epsg"] == 32621
+    scene = _set_field(full_scene(), "Reflective Samples", "7661")  # numeric strings are read
+    assert t.scene_to_item(scene, "landsat_8_c1")["properties"]["proj:shape"] == [7741, 7661]
+
+
+def test_item_titles_name_the_product_and_the_acquisition_day():
+    full = t.scene_to_item(full_scene(), "landsat_8_c1")
+    assert full["properties"]["title"] == "LC08_L1TP_226078_20200804_20200821_01_T1 (2020-08-04)"
+    summary = t.scene_to_item(summary_scene(), "landsat_8_c1")
+    assert summary["properties"]["title"] == (
+        "LC08_L1TP_233083_20160911_20170321_01_T1 (2016-09-11)"
+    )
+    scene = summary_scene()
+    del scene["temporalCoverage"]  # no date: the product id alone
+    assert t.scene_to_item(scene, "landsat_8_c1")["properties"]["title"] == scene["displayId"]
+
+
 def test_unknown_cloud_cover_is_dropped():
     scene = summary_scene()
     scene["cloudCover"] = "-1"  # Landsat's "not calculated"
@@ -552,6 +590,50 @@ def test_c2_item_with_band_files_validates_and_matches_item_assets():
             ), key
             assert asset.get("eo:bands") == d.get("eo:bands")
     assert defs["bundle"]["type"] == item["assets"]["bundle"]["type"]
+
+
+def test_band_files_carry_the_shape_of_their_own_grid():
+    """Reflective bands on the 30 m grid, the panchromatic band on the 15 m one (four times the
+    pixels, its own `gsd`), thermal on the thermal grid; all from the recorded full metadata."""
+    scene = full_scene()
+    scene = _set_field(scene, "Thermal Lines", 7740)  # to tell the grids apart (recorded: equal)
+    display = "LC08_L1TP_226078_20200804_20200821_02_T1"
+    scene["displayId"] = display
+    options = c2_download_options()
+    folder = options[1]
+    folder["secondaryDownloads"] = [
+        {**_secondary(name, f"b{i}", 1000), "displayId": f"{display}_{name}"}
+        for i, name in enumerate(("B4.TIF", "B8.TIF", "B10.TIF", "QA_PIXEL.TIF", "MTL.txt"))
+    ]
+    for o in options:
+        o["displayId"] = display
+    item = t.scene_to_item(scene, "landsat_ot_c2_l1", download_options=options)
+    assert_valid(item)
+    a = item["assets"]
+    assert item["properties"]["proj:shape"] == [7741, 7661]
+    assert item["properties"]["gsd"] == 30.0
+    assert a["B4"]["proj:shape"] == [7741, 7661] and "gsd" not in a["B4"]
+    assert a["B8"]["proj:shape"] == [15481, 15321] and a["B8"]["gsd"] == 15.0
+    assert a["B10"]["proj:shape"] == [7740, 7661] and "gsd" not in a["B10"]
+    # no band of its own (QA, metadata): the Item-level grid, or nothing for a text file
+    assert "proj:shape" not in a["QA_PIXEL"] and "proj:shape" not in a["MTL_txt"]
+    assert "proj:shape" not in a["bundle"]
+
+
+def test_c2_field_list_has_no_grid_size_so_no_shape():
+    """The Collection 2 full-metadata field list (the sandbox's, after a client that stores
+    M2M's answer) names no lines/samples: such Items get `proj:epsg` only."""
+    scene = full_scene()
+    scene["metadata"] = [
+        f for f in scene["metadata"] if not f["fieldName"].endswith(("Lines", "Samples"))
+    ]
+    scene["displayId"] = C2_DISPLAY
+    item = t.scene_to_item(scene, "landsat_ot_c2_l2", download_options=c2_download_options())
+    assert_valid(item)
+    assert item["properties"]["proj:epsg"] == 32621
+    assert not [
+        k for a in [item["properties"], *item["assets"].values()] for k in a if k == "proj:shape"
+    ]
 
 
 # -- geometry -----------------------------------------------------------------------------------

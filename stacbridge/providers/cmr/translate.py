@@ -12,6 +12,11 @@ What CMR does not state is left out rather than guessed: no footprint for orbit-
 granules, no `proj:*` unless the granule's own attributes give the grid, no `file:size` for an
 archive entry that cannot be tied to one file.
 
+Titles: an Item is titled with the granule's readable name (producer granule id, else the
+GranuleUR's name part); an asset keeps a link description that says what it is, while the
+"Download <file>" boilerplate most DAACs write is replaced by the band (HLS), the kind and format
+("Data file (NetCDF)", "SHA-256 checksum of …", "ISO 19115 metadata (XML)") or "Browse image".
+
 `granule_to_item` is on the hot path (design §9: ≥ 20,000 granules/s/core), so it reads the
 record with plain dict lookups, keeps its tables at module level, and its geometry is plain
 Python: `stacbridge.stac.geometry` only reaches for shapely/antimeridian for the rare footprints its
@@ -29,7 +34,7 @@ from stacbridge.stac import geometry as geo
 from stacbridge.stac import values
 from stacbridge.stac.extensions import collection_extensions
 from stacbridge.stac.items import STAC_VERSION, item_dict
-from stacbridge.stac.media import BY_EXTENSION, COG, GEOTIFF, HTML, PDF, media_type
+from stacbridge.stac.media import BY_EXTENSION, COG, GEOTIFF, HTML, LABELS, PDF, media_type
 from stacbridge.stac.values import as_float, as_int, multihash, rfc3339, unique_key
 
 JSON = dict[str, Any]
@@ -64,9 +69,10 @@ _UNITS = {
     "PB": (1e15, 1024.0**5),
 }
 
-# RelatedUrl Type → asset category.
+# RelatedUrl Type → asset category.  Keyed by what a record may hold (`Type` can be missing):
+# a lookup with None finds nothing.
 _DATA, _DIRECT, _BROWSE, _META, _INFO, _SERVICE = range(6)
-_URL_TYPES = {
+_URL_TYPES: dict[str | None, int] = {
     "GET DATA": _DATA,
     "GET DATA VIA DIRECT ACCESS": _DIRECT,
     "GET RELATED VISUALIZATION": _BROWSE,
@@ -79,9 +85,59 @@ _URL_TYPES = {
 _TOOL_SUBTYPES = frozenset({"GIOVANNI", "WORLDVIEW", "SOTO"})
 # Placeholder values CMR metadata uses for "nothing here".
 _PLACEHOLDERS = frozenset({"NONE", "NOT PROVIDED", "NOT APPLICABLE", "N/A", "NA", "UNKNOWN"})
-_SERVICE_KEYS = {"OPENDAP DATA": "opendap", "THREDDS DATA": "thredds"}
+_SERVICE_KEYS: dict[str | None, str] = {"OPENDAP DATA": "opendap", "THREDDS DATA": "thredds"}
 _KEY_SEPS = "._-"
 _S3_TITLE = "Direct S3 access"
+
+# Asset titles.  Most DAACs describe every link as "Download <file name>" (LAADS: "This file may
+# be downloaded directly from this link"), which says how to get the file but not what it is:
+# such descriptions, and missing ones, are replaced by what the translator knows the file to
+# be; any other description is kept.
+_BOILERPLATE = "Download "
+_BOILERPLATE_END = " this link"
+_BROWSE_TITLE = "Browse image"
+_DATA_TITLES: dict[str | None, str] = {mt: f"Data file ({label})" for mt, label in LABELS.items()}
+_CHECKSUM_NAMES = {"md5": "MD5", "sha1": "SHA-1", "sha256": "SHA-256", "sha512": "SHA-512"}
+_METADATA_NAMES = {"iso": "ISO 19115 metadata", "cmr": "CMR metadata", "stac": "STAC metadata"}
+# HLS v2.0 band files by asset key (LP DAAC's HLS User Guide, band designations per sensor)
+_HLS_COMMON = {
+    "B01": "Coastal aerosol (B01)",
+    "B02": "Blue (B02)",
+    "B03": "Green (B03)",
+    "B04": "Red (B04)",
+    "Fmask": "Quality assessment bits (Fmask)",
+    "SAA": "Sun azimuth angle (SAA)",
+    "SZA": "Sun zenith angle (SZA)",
+    "VAA": "View azimuth angle (VAA)",
+    "VZA": "View zenith angle (VZA)",
+}
+_HLS_L30 = {
+    **_HLS_COMMON,
+    "B05": "NIR narrow (B05)",
+    "B06": "SWIR 1 (B06)",
+    "B07": "SWIR 2 (B07)",
+    "B09": "Cirrus (B09)",
+    "B10": "Thermal infrared 1 (B10)",
+    "B11": "Thermal infrared 2 (B11)",
+}
+_HLS_S30 = {
+    **_HLS_COMMON,
+    "B05": "Red edge 1 (B05)",
+    "B06": "Red edge 2 (B06)",
+    "B07": "Red edge 3 (B07)",
+    "B08": "NIR broad (B08)",
+    "B8A": "NIR narrow (B8A)",
+    "B09": "Water vapor (B09)",
+    "B10": "Cirrus (B10)",
+    "B11": "SWIR 1 (B11)",
+    "B12": "SWIR 2 (B12)",
+}
+_BAND_TITLES: dict[str | None, dict[str, str]] = {
+    "HLSL30.v2.0": _HLS_L30,
+    "C2021957657-LPCLOUD": _HLS_L30,
+    "HLSS30.v2.0": _HLS_S30,
+    "C2021957295-LPCLOUD": _HLS_S30,
+}
 
 _MGRS = re.compile(r"^(\d{1,2})([C-HJ-NP-X])([A-HJ-NP-Z]{2})$")
 _EPSG = re.compile(r"(?:EPSG:)?(\d{4,5})$")
@@ -199,9 +255,9 @@ def umm_geometry(geometry: JSON | None) -> geo.Shape | None:
         s = as_float(br.get("SouthBoundingCoordinate"))
         e = as_float(br.get("EastBoundingCoordinate"))
         n = as_float(br.get("NorthBoundingCoordinate"))
-        if None in (w, s, e, n):
+        if w is None or s is None or e is None or n is None:
             continue
-        shapes.append(geo.box(w, s, e, n))  # type: ignore[arg-type]
+        shapes.append(geo.box(w, s, e, n))
     for gp in geometry.get("GPolygons") or ():
         boundary = (gp.get("Boundary") or _EMPTY).get("Points")
         if not boundary:
@@ -395,6 +451,21 @@ def _tile_code(umm: JSON) -> str | None:
     return None
 
 
+def _granule_title(dg: JSON, ur: str) -> str | None:
+    """The granule's readable name: its producer's id, else the GranuleUR's name part.
+
+    A GranuleUR is often `<provider>:<serial number>` (`LAADS:2715071895`), which says nothing
+    to a reader, while the producer granule id is the product's file name
+    (`MOD02QKM.A2000055.0005.061.2017171194850.hdf`): its format extension is dropped, since a
+    granule is not one file.
+    """
+    for ident in dg.get("Identifiers") or ():
+        if ident.get("IdentifierType") == "ProducerGranuleId" and ident.get("Identifier"):
+            return _split_name(str(ident["Identifier"]).strip())[0]
+    name = ur.rpartition(":")[2]
+    return _split_name(name)[0] if name and not name.isdigit() else None
+
+
 def granule_to_item(
     record: JSON, collection_id: str | None = None, *, cog: bool | None = None
 ) -> JSON:
@@ -465,7 +536,12 @@ def granule_to_item(
 
     # additional attributes (HLS and friends)
     attrs = umm.get("AdditionalAttributes")
-    aa: JSON = {a.get("Name"): a.get("Values") for a in attrs} if attrs else _EMPTY
+    aa: JSON = _EMPTY
+    if attrs:
+        try:  # well-formed attributes: subscripts, not two .get calls per attribute
+            aa = {a["Name"]: a["Values"] for a in attrs}
+        except (KeyError, TypeError):  # one without a Name or Values: the tolerant reading
+            aa = {a.get("Name"): a.get("Values") for a in attrs}
 
     cloud = umm.get("CloudCover")
     cloud = as_float(cloud) if cloud is not None else None
@@ -491,16 +567,16 @@ def granule_to_item(
             res = proj.get("proj:transform")
             if res is not None:
                 props["gsd"] = res[0]
-        v = _anum(aa, "MEAN_SUN_AZIMUTH_ANGLE")
-        if v is not None and 0.0 <= v <= 360.0:
-            props["view:sun_azimuth"] = v
-        v = _anum(aa, "MEAN_SUN_ZENITH_ANGLE")
-        if v is not None and 0.0 <= v <= 180.0:
-            props["view:sun_elevation"] = round(90.0 - v, 10)
-        v = _anum(aa, "MEAN_VIEW_ZENITH_ANGLE")
-        if v is not None and 0.0 <= v <= 90.0:
+        angle = _anum(aa, "MEAN_SUN_AZIMUTH_ANGLE")
+        if angle is not None and 0.0 <= angle <= 360.0:
+            props["view:sun_azimuth"] = angle
+        angle = _anum(aa, "MEAN_SUN_ZENITH_ANGLE")
+        if angle is not None and 0.0 <= angle <= 180.0:
+            props["view:sun_elevation"] = round(90.0 - angle, 10)
+        angle = _anum(aa, "MEAN_VIEW_ZENITH_ANGLE")
+        if angle is not None and 0.0 <= angle <= 90.0:
             # the view zenith angle seen from the ground is the incidence angle by definition
-            props["view:incidence_angle"] = v
+            props["view:incidence_angle"] = angle
         doi = aa.get("IDENTIFIER_PRODUCT_DOI")
         doi = values.doi(_first(doi)) if doi else None
         if doi:
@@ -544,11 +620,18 @@ def granule_to_item(
     if pge and pge.get("PGEName") and pge.get("PGEVersion"):
         props["processing:software"] = {str(pge["PGEName"]): str(pge["PGEVersion"])}
 
+    title = _granule_title(dg, ur)
+    if title:
+        props["title"] = title
+
     # assets
     assets: JSON = {}
     related = umm.get("RelatedUrls")
     if related:
-        _assets(related, umm, ur, dg, cog, proj, assets)
+        bands = _BAND_TITLES.get(collection_id) or _BAND_TITLES.get(
+            meta.get("collection-concept-id")
+        )
+        _assets(related, umm, ur, dg, cog, proj, bands, assets)
 
     # the Item declares the extensions of the fields it ended up with
     return item_dict(ur, collection_id, shape, props, assets)
@@ -561,9 +644,12 @@ def _assets(
     dg: JSON,
     cog: bool,
     proj: JSON | None,
+    bands: dict[str, str] | None,
     assets: JSON,
 ) -> None:
     """Fill `assets` from RelatedUrls.
+
+    `bands` titles the collection's band files by asset key (`B04` → `Red (B04)`).
 
     One pass over the links builds the assets and attaches each `s3://` link to the asset of
     the same file name as its `s3` alternate.  s3 links listed before their https twin,
@@ -574,10 +660,11 @@ def _assets(
     # fast path of `_suffix` for the longest stem: `<stem>.B03` → `B03`
     pfx0 = tuple(stems[0] + c for c in _KEY_SEPS) if stems else ()
     cut0 = len(stems[0]) + 1 if stems else 0
-    proj_full = proj is not None and len(proj) == 4
-    if proj_full:
-        p_epsg, p_shape = proj["proj:epsg"], proj["proj:shape"]  # type: ignore[index]
-        p_transform, p_bbox = proj["proj:transform"], proj["proj:bbox"]  # type: ignore[index]
+    proj_full = False
+    if proj is not None and len(proj) == 4:
+        proj_full = True
+        p_epsg, p_shape = proj["proj:epsg"], proj["proj:shape"]
+        p_transform, p_bbox = proj["proj:transform"], proj["proj:bbox"]
     by_name: dict[str, JSON] = {}
     data_assets: list[JSON] = []
     late_s3 = []
@@ -588,6 +675,7 @@ def _assets(
     media_types, geotiff, s3_title = BY_EXTENSION, GEOTIFF, _S3_TITLE
     tif_type = COG if cog else GEOTIFF
     last_data, service = _DIRECT, _SERVICE
+    boilerplate, boilerplate_end, data_titles = _BOILERPLATE, _BOILERPLATE_END, _DATA_TITLES
     for ru in related:
         url = ru.get("URL")
         if not url:
@@ -603,10 +691,12 @@ def _assets(
         cat = url_types.get(ru.get("Type"))
         if cat is None:
             continue
-        url = url.strip()  # returns `url` itself when there is nothing to strip
-        if url.startswith("s3://"):
-            late_s3.append(ru)
-            continue
+        stripped = url.strip()  # `url` itself when there is nothing to strip
+        if stripped is not url:  # only then can it have turned into an s3:// link
+            url = stripped
+            if url.startswith("s3://"):
+                late_s3.append(ru)
+                continue
         fname = url.rpartition("/")[2]
         if "?" in fname:
             fname = fname.partition("?")[0]
@@ -632,6 +722,12 @@ def _assets(
             mt = media_types.get(ext) or ru.get("MimeType")
             if mt is geotiff:
                 mt = tif_type
+            # a band file is titled by its band, whatever the link says
+            band = bands.get(key) if bands is not None else None
+            if band is not None:
+                title = band
+            elif not title or title.startswith(boilerplate) or title.endswith(boilerplate_end):
+                title = data_titles.get(mt, "Data file") if key is None or key == "data" else key
             if title and mt:
                 asset = {"href": url, "title": title, "type": mt, "roles": ["data"]}
             else:
@@ -674,13 +770,14 @@ def _assets(
                 continue
             # the first picture is the thumbnail, the others are named after their file
             key = (_suffix(base, stems) or "thumbnail") if "thumbnail" in assets else "thumbnail"
-            asset = {"href": url}
-            if title:
-                asset["title"] = title
-            mt = BY_EXTENSION.get(ext) or ru.get("MimeType")
+            if not title or title.startswith(boilerplate) or title.endswith(boilerplate_end):
+                title = _BROWSE_TITLE if key == "thumbnail" else f"{_BROWSE_TITLE}: {key}"
+            mt = media_types.get(ext) or ru.get("MimeType")
+            # (one literal: this branch runs ~35 times for an ICESat-2 granule)
             if mt:
-                asset["type"] = mt
-            asset["roles"] = ["thumbnail"]
+                asset = {"href": url, "title": title, "type": mt, "roles": ["thumbnail"]}
+            else:
+                asset = {"href": url, "title": title, "roles": ["thumbnail"]}
         else:  # _META, _INFO
             if cat == _INFO and ext != "xml" and ext != "json":
                 # documentation pages, DOI landing pages and the s3credentials endpoint
@@ -693,13 +790,13 @@ def _assets(
                 key = "metadata_" + ext
             else:
                 key = "metadata"
-            asset = {"href": url}
-            if title:
-                asset["title"] = title
-            mt = BY_EXTENSION.get(ext) or ru.get("MimeType")
+            mt = media_types.get(ext) or ru.get("MimeType")
+            if not title or title.startswith(boilerplate) or title.endswith(boilerplate_end):
+                title = _metadata_title(sfx, mt)
             if mt:
-                asset["type"] = mt
-            asset["roles"] = ["metadata"]
+                asset = {"href": url, "title": title, "type": mt, "roles": ["metadata"]}
+            else:
+                asset = {"href": url, "title": title, "roles": ["metadata"]}
         if key in assets:
             key = unique_key(key, assets)
         assets[key] = asset
@@ -723,8 +820,9 @@ def _assets(
             key = unique_key(key, assets)
         asset = {"href": url}
         title = ru.get("Description")
-        if title:
-            asset["title"] = title
+        if not title or title.startswith(_BOILERPLATE) or title.endswith(_BOILERPLATE_END):
+            title = f"{_CHECKSUM_NAMES[algo]} checksum of {fname[: -len(algo) - 1]}"
+        asset["title"] = title
         asset["type"] = "text/plain"
         asset["roles"] = ["metadata"]
         assets[key] = asset
@@ -781,6 +879,16 @@ def _assets(
                 data_assets[0].update(fields)
 
 
+def _metadata_title(sfx: str | None, mt: str | None) -> str:
+    """`ISO 19115 metadata (XML)` for `<granule>.iso.xml`, `rc metadata (XML)` for an unknown
+    `<granule>.rc.xml`: the name part the file adds to the granule's, and its format."""
+    name = "Metadata"
+    if sfx:
+        name = _METADATA_NAMES.get(sfx.rpartition(".")[2].lower()) or f"{sfx} metadata"
+    label = LABELS.get(mt) if mt else None
+    return f"{name} ({label})" if label else name
+
+
 # -- collections ------------------------------------------------------------------------------
 _PROVIDER_ROLES = {
     "ARCHIVER": "host",
@@ -805,7 +913,7 @@ _SPDX_PATTERNS = [
 def _license(use: Any) -> tuple[str, JSON | None]:
     """(license, license link or None) from UMM-C UseConstraints."""
     texts: list[str] = []
-    link = None
+    link: JSON | None = None
     if isinstance(use, str):
         texts.append(use)
     elif isinstance(use, dict):

@@ -21,7 +21,12 @@ What M2M does not state is left out rather than guessed:
   `landsat:*` fields; a `metadataType: full` record gives the complete set.
 - `proj:epsg` only for Landsat scenes whose metadata says UTM on WGS84: USGS grids every Landsat
   UTM product on the *northern* zone (negative northings in the south), so it is 326zz.  Polar
-  stereographic (Antarctic) scenes get none.
+  stereographic (Antarctic) scenes get none.  With it, `proj:shape` from the grid sizes full
+  metadata states (C1's `Reflective`/`Panchromatic`/`Thermal Lines`/`Samples`): the reflective
+  grid on the Item, each band file its own grid (the 15 m pan band also its own `gsd`).  Never
+  `proj:transform`/`proj:bbox`: M2M's corners are the footprint's, in degrees, not the grid's
+  origin, so GDAL's STACIT (which needs two of shape/transform/bbox) still skips these assets.
+- `title`: the product id and the acquisition day (UTC), what a catalogue browser lists.
 - Time: the acquisition `Start Time`/`Stop Time` of full metadata when present.  A summary only
   has `temporalCoverage`, which for Landsat is the acquisition *date* (`… 00:00:00` twice): the
   Item's `datetime` is that date's midnight UTC, with `start_datetime`/`end_datetime` spanning
@@ -48,9 +53,12 @@ from stacbridge.stac import values
 from stacbridge.stac.extensions import collection_extensions
 from stacbridge.stac.items import STAC_VERSION, item_dict
 from stacbridge.stac.media import BY_EXTENSION, COG, GEOTIFF, GZIP, TAR, media_type
-from stacbridge.stac.values import as_float, format_rfc3339, multihash, unique_key
+from stacbridge.stac.values import as_float, as_int, format_rfc3339, multihash, unique_key
 
 JSON = dict[str, Any]
+#: a full-metadata field list as `{fieldName: value}`; names are whatever the record holds
+#: (a malformed record may name a field None or 3), so the keys are not typed as `str`.
+Fields = dict[Any, Any]
 
 
 #: `order:status` of an Item whose files need a `download-request` first (order ext. v1.1.0).
@@ -258,10 +266,17 @@ _F_SUN_AZ = ("Sun Azimuth L1", "Sun Azimuth L0RA", "Sun Azimuth")
 _F_ROLL = ("Roll Angle",)
 _F_PROJECTION = ("Map Projection Level-1", "Product Map Projection L1", "Map Projection L1")
 _F_GSD = ("Grid Cell Size Reflective",)
+# The product grids full metadata describes (C1 writes them; the C2 field list has none):
+# grid → (lines field, samples field, cell size field).  `proj:shape` is [lines, samples].
+_F_GRIDS = {
+    "reflective": ("Reflective Lines", "Reflective Samples", "Grid Cell Size Reflective"),
+    "panchromatic": ("Panchromatic Lines", "Panchromatic Samples", "Grid Cell Size Panchromatic"),
+    "thermal": ("Thermal Lines", "Thermal Samples", "Grid Cell Size Thermal"),
+}
 
 
 # -- small conversions ---------------------------------------------------------------------------
-def _field(md: JSON, names: tuple[str, ...]) -> Any:
+def _field(md: Fields, names: tuple[str, ...]) -> Any:
     for name in names:
         v = md.get(name)
         if v is not None and v != "":
@@ -302,8 +317,8 @@ def _acq_time(value: Any) -> str | None:
         return None
     m = _DOY_TIME.match(value.strip())
     if m is None:
-        t = _utc_text(value.strip()) if _DATETIME.match(value.strip()) else None
-        return t[0] if t is not None else None
+        text = _utc_text(value.strip()) if _DATETIME.match(value.strip()) else None
+        return text[0] if text is not None else None
     y, doy, hh, mm, ss, frac = m.groups()
     try:
         t = dt.datetime(int(y), 1, 1, int(hh), int(mm), int(ss), _micro(frac), tzinfo=_UTC)
@@ -584,12 +599,15 @@ def scene_to_item(
     display_id = str(display_id) if display_id is not None else ""
 
     md_list = scene.get("metadata")
-    md: JSON = _EMPTY
+    md: Fields = _EMPTY
     if md_list:
-        try:
-            md = {f.get("fieldName"): f.get("value") for f in md_list if type(f) is dict}
-        except TypeError:  # an unhashable fieldName: malformed, read nothing from it
-            md = _EMPTY
+        try:  # well-formed fields (all of them, in practice): subscripts, not ~130 .get calls
+            md = {f["fieldName"]: f["value"] for f in md_list}
+        except (KeyError, TypeError):
+            try:
+                md = {f.get("fieldName"): f.get("value") for f in md_list if type(f) is dict}
+            except TypeError:  # an unhashable fieldName: malformed, read nothing from it
+                md = _EMPTY
 
     props: JSON = {}
 
@@ -652,8 +670,7 @@ def scene_to_item(
     if cloud is not None and 0.0 <= cloud <= 100.0:
         props["eo:cloud_cover"] = cloud
 
-    if md:
-        _full_metadata(md, parsed, entity_id, props)
+    grids = _full_metadata(md, parsed, entity_id, props) if md else None
 
     # geometry: the footprint, else the bounding box
     shape = _shape(scene.get("spatialCoverage"))
@@ -679,12 +696,65 @@ def scene_to_item(
             if status is not None:
                 props["order:status"] = status
 
+    if grids and assets:
+        _band_grids(assets, grids, props.get("gsd"))
+
+    # what STAC Browser / QGIS list the Item as: the product id and the day it was acquired
+    if display_id:
+        when = props["datetime"]
+        props["title"] = f"{display_id} ({when[:10]})" if when else display_id
+
     # the Item declares the extensions of the fields it ended up with
     return item_dict(display_id, dataset_alias, shape, props, assets)
 
 
-def _full_metadata(md: JSON, parsed: JSON | None, entity_id: Any, props: JSON) -> None:
-    """Properties from a `metadataType: full` field list (`{fieldName: value}`)."""
+#: a product grid of full metadata: (`proj:shape` [lines, samples], cell size in metres or None)
+Grid = tuple[list[int], float | None]
+
+_NO_GRIDS: dict[str, Grid] = {}
+# eo common name of a band → the product grid its file is on (every other band: reflective)
+_BAND_GRIDS = {"pan": "panchromatic", "lwir": "thermal", "lwir11": "thermal", "lwir12": "thermal"}
+
+
+def _grids(md: Fields) -> dict[str, Grid]:
+    """The product grids whose size the metadata states (`Reflective Lines`/`Samples`…).
+
+    Only the size: M2M gives the corners in degrees, of the scene footprint rather than of the
+    grid (the recorded scene's product is 580 m wider than its corners' UTM extent), so the
+    grid origin, hence `proj:transform` / `proj:bbox`, does not follow and is not emitted.
+    """
+    out: dict[str, Grid] = {}
+    for grid, (lines_f, samples_f, size_f) in _F_GRIDS.items():
+        lines = md.get(lines_f)
+        if lines is None:
+            continue
+        lines, samples = as_int(lines), as_int(md.get(samples_f))
+        if lines is None or samples is None or lines <= 0 or samples <= 0:
+            continue
+        size = as_float(md.get(size_f))
+        out[grid] = ([lines, samples], size if size is not None and size > 0 else None)
+    return out
+
+
+def _band_grids(assets: JSON, grids: dict[str, Grid], gsd: float | None) -> None:
+    """`proj:shape` on each band file from its band's grid, and `gsd` where that differs from
+    the Item's (the 15 m panchromatic band of a 30 m product): what odc-stac and GDAL size a
+    band by, since a pan band has four times the pixels of the Item-level shape."""
+    for a in assets.values():
+        bands = a.get("eo:bands")
+        if not bands:
+            continue
+        grid = grids.get(_BAND_GRIDS.get(bands[0].get("common_name"), "reflective"))
+        if grid is None:
+            continue
+        a["proj:shape"] = grid[0]
+        if grid[1] is not None and grid[1] != gsd:
+            a["gsd"] = grid[1]
+
+
+def _full_metadata(md: Fields, parsed: JSON | None, entity_id: Any, props: JSON) -> dict[str, Grid]:
+    """Properties from a `metadataType: full` field list (`{fieldName: value}`); returns the
+    product grids it sizes, for the band files."""
     v = as_float(_field(md, _F_SUN_AZ))
     if v is not None and 0.0 <= v <= 360.0:
         props["view:sun_azimuth"] = v
@@ -700,7 +770,7 @@ def _full_metadata(md: JSON, parsed: JSON | None, entity_id: Any, props: JSON) -
         props["gsd"] = gsd
 
     if parsed is None:
-        return  # the rest is about Landsat products
+        return _NO_GRIDS  # the rest is about Landsat products
 
     # proj:epsg — Landsat UTM products are gridded on the northern zone (326zz) everywhere
     zone = md.get("UTM Zone")
@@ -714,6 +784,12 @@ def _full_metadata(md: JSON, parsed: JSON | None, entity_id: Any, props: JSON) -
         z = as_float(zone)
         if z is not None and z == int(z) and 1 <= z <= 60:
             props["proj:epsg"] = 32600 + int(z)
+    # grid sizes only with the CRS they are in (the projection extension requires proj:epsg)
+    grids = _grids(md) if "proj:epsg" in props else _NO_GRIDS
+    reflective = grids.get("reflective")
+    if reflective is not None:
+        # the Item's shape is that of the grid `gsd` describes: most bands, QA and angle files
+        props["proj:shape"] = reflective[0]
 
     # landsat extension v2.0.0: every required field or none of them
     scene_id = md.get("Landsat Scene Identifier") or entity_id
@@ -744,6 +820,7 @@ def _full_metadata(md: JSON, parsed: JSON | None, entity_id: Any, props: JSON) -
         props["landsat:wrs_path"] = path
         props["landsat:wrs_row"] = row
         props["landsat:cloud_cover_land"] = land
+    return grids
 
 
 # -- download options ------------------------------------------------------------------------
