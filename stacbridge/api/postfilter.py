@@ -9,6 +9,7 @@ matches.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any, cast
 
 import cql2
 from shapely import prepare
@@ -37,7 +38,8 @@ class PostFilter:
                 self.geometry = box(west, south, east, north)
         if self.geometry is not None:
             prepare(self.geometry)
-        self.cql = cql2.Expr(search.filter) if search.filter is not None else None
+        # cql2 takes the boolean literals too, though its stub only says str | dict
+        self.cql = cql2.Expr(cast(Any, search.filter)) if search.filter is not None else None
 
     @property
     def drops_items(self) -> bool:

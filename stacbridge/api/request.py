@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import cql2
 import orjson
@@ -146,7 +146,8 @@ def parse_filter(expr: Any, lang: str | None, crs: str | None = None) -> JSON | 
         raise BadRequest(f"filter too complex: {exc}") from exc
     try:
         if isinstance(expr, dict | bool):
-            parsed = cql2.Expr(expr)
+            # cql2 takes the boolean literals too, though its stub only says str | dict
+            parsed = cql2.Expr(cast(Any, expr))
         elif lang == "cql2-json" or (isinstance(expr, str) and expr.lstrip().startswith("{")):
             parsed = cql2.Expr(orjson.loads(expr))
         else:

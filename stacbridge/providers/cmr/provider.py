@@ -297,7 +297,7 @@ class CMRProvider:
             return None
         order = {p: i for i, p in enumerate(self.settings.providers)}
         in_scope.sort(
-            key=lambda r: order.get(_text(_obj(r.get("meta")).get("provider-id")), len(order))
+            key=lambda r: order.get(_text(_obj(r.get("meta")).get("provider-id")) or "", len(order))
         )
         return in_scope[0]
 
