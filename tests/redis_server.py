@@ -38,13 +38,28 @@ def _answers(port: int) -> bool:
 def running_redis(workdir: Path) -> Iterator[str]:
     """Start `redis-server` on a free loopback port; yields its ``redis://`` URL."""
     if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (.ci/run installs the Debian package "
-                    "redis-server; locally: apt-get install redis-server)")
+        pytest.skip(
+            "redis-server is not installed (.ci/run installs the Debian package "
+            "redis-server; locally: apt-get install redis-server)"
+        )
     port = free_port()
     proc = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            REDIS_SERVER,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 10
         while not _answers(port):

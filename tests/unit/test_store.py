@@ -58,8 +58,10 @@ async def store(
         s = SQLiteStore(tmp_path / "state.sqlite", clock=clock)
     else:
         if request.node.get_closest_marker("fake_clock_expiry"):
-            pytest.skip("Redis expires keys on the server's real clock; a fake clock cannot "
-                        "advance it (real-time expiry is tested in test_redis_real_expiry)")
+            pytest.skip(
+                "Redis expires keys on the server's real clock; a fake clock cannot "
+                "advance it (real-time expiry is tested in test_redis_real_expiry)"
+            )
         url = request.getfixturevalue("redis_url")
         # the fake clock still drives the helpers' envelopes (cached_token), as on the others
         s = RedisStore(url, clock=clock)
@@ -458,9 +460,10 @@ async def test_redis_real_expiry(redis_url: str) -> None:  # noqa: F811 - fixtur
 async def test_redis_scan_escapes_glob_characters_and_prefix_isolates(
     redis_url: str,  # noqa: F811 - fixture
 ) -> None:
-    async with RedisStore(redis_url, key_prefix="a:") as a, RedisStore(
-        redis_url, key_prefix="b:"
-    ) as b:
+    async with (
+        RedisStore(redis_url, key_prefix="a:") as a,
+        RedisStore(redis_url, key_prefix="b:") as b,
+    ):
         await a.set("order:[m2m]*:1", b"1")
         await a.set("order:xm2m]*:2", b"2")  # would match if '[' were a glob class
         await a.set("order:?\\", b"3")
