@@ -173,6 +173,8 @@ def providers(
 
 
 _DATE = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+                        r"([Zz]|[+-]\d{2}:?\d{2})?")
 
 
 def _date_bound(value: str, end: bool) -> str:
@@ -185,10 +187,10 @@ def _date_bound(value: str, end: bool) -> str:
     match = _DATE.fullmatch(value)
     if match is None:
         # a full timestamp: RFC 3339 needs a zone; a naive one is read as UTC
-        if "T" not in value.upper() and " " not in value:
+        stamp = _TIMESTAMP.fullmatch(value)
+        if stamp is None:
             raise ValueError(f"not a date or RFC 3339 timestamp: {value!r}")
-        has_zone = value.upper().endswith("Z") or re.search(r"[+-]\d{2}:?\d{2}$", value)
-        return value if has_zone else value + "Z"
+        return value if stamp[1] else value + "Z"
     year = int(match[1])
     month = int(match[2]) if match[2] else (12 if end else 1)
     if not 1 <= month <= 12:
@@ -327,7 +329,20 @@ def config_check(
         _fail(f"{source}: not valid TOML: {exc}", 2)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc).splitlines()[0], 2)
+    if source:
+        # sections forbid unknown keys themselves; the top level ignores them (so that
+        # STACBRIDGE_* variables of other tools pass), which in a file hides a typo
+        with open(source, "rb") as f:
+            unknown = sorted(set(tomllib.load(f)) - set(type(settings).model_fields))
+        if unknown:
+            _fail(f"{source}: unknown setting{'s' if len(unknown) > 1 else ''} "
+                  f"{', '.join(unknown)}", 2)
     effective = settings.model_dump(mode="json")  # SecretStr -> "**********"
+    from stacbridge.app import _describe
+    from stacbridge.config import Settings
+
+    if settings.description == Settings.model_fields["description"].default:
+        effective["description"] = _describe(None)  # what the landing page will say
     effective["store_url"] = _mask_url_password(str(effective.get("store_url", "")))
     typer.echo(f"settings ok ({'file ' + source if source else 'no file'}, environment "
                "STACBRIDGE_*); effective values, secrets masked:", err=True)
