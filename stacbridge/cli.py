@@ -24,8 +24,18 @@ silence_stac_fastapi_defaults_warning()
 
 
 def _installed_providers() -> str:
-    """The names of the installed provider plug-ins, read without importing them."""
-    names = sorted({ep.name for ep in entry_points(group="stacbridge.providers")})
+    """The installed provider plug-ins' names, read without importing them; an entry point
+    whose module is absent (stale package metadata) is not a provider."""
+    from importlib.util import find_spec
+
+    def present(module: str) -> bool:
+        try:
+            return find_spec(module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    names = sorted({ep.name for ep in entry_points(group="stacbridge.providers")
+                    if present(ep.value.split(":")[0])})
     return ", ".join(names) or "no providers installed"
 
 
