@@ -436,7 +436,9 @@ async def _download_with_progress(client, jobs, parallel: int, order_timeout: fl
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn(), TimeRemainingColumn())
     failed = 0
-    with Progress(*columns, console=console, transient=False) as progress:
+    # not a terminal (a log, CI): no live bars, the one line per event below says it all
+    with Progress(*columns, console=console, transient=False,
+                  disable=not console.is_terminal) as progress:
         tasks = {id(job): progress.add_task(f"{job.item_id}/{job.path.name}", total=None,
                                             start=False) for job in jobs}
 
