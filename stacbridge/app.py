@@ -117,6 +117,12 @@ def configure_logging(level: str) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
+def _describe(specs: Sequence[ProviderSpec] | None) -> str:
+    titles = [spec.title for spec in (specs if specs is not None else discover())]
+    listed = " and ".join(filter(None, [", ".join(titles[:-1]), *titles[-1:]])) or "providers"
+    return f"One STAC API over {listed}, with every asset downloadable through one signing proxy."
+
+
 class CollapseSlashesMiddleware:
     """Treat `//collections` like `/collections`: older QGIS plugins double the slash."""
 
@@ -141,6 +147,9 @@ def create_app(settings: Settings | None = None,
     the one `settings.store_url` names.
     """
     settings = settings or load_settings(specs)
+    if settings.description == Settings.model_fields["description"].default:
+        # the default names only the providers that are installed (never planned ones)
+        settings = settings.model_copy(update={"description": _describe(specs)})
     configure_logging(settings.log_level)
     if not settings.secret_keys:
         log.warning("no secret_keys configured: paging tokens and asset links are signed with "
@@ -196,7 +205,7 @@ def create_app(settings: Settings | None = None,
         title=settings.title,
         description=settings.description,
         openapi_url="/api",
-        docs_url="/api.html",
+        docs_url=None,  # an offline Swagger UI: stacbridge.observability.routes
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -239,5 +248,11 @@ def create_app(settings: Settings | None = None,
     @app.get("/healthz", tags=["Operations"], summary="Liveness")
     async def healthz():
         return {"status": "ok", "providers": [p.name for p in registry.plugins]}
+
+    # operations (docs/operations.md): /metrics, /readyz, offline /api.html, request ids,
+    # Server-Timing and access logs
+    from stacbridge.observability.routes import install as install_operations
+
+    install_operations(app, registry)
 
     return api.app

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 
 from stacbridge.config import HttpSettings
+from stacbridge.observability import metrics, readiness
+from stacbridge.observability.logging import request_id
 from stacbridge.protocols import ProviderError
 
 log = logging.getLogger("stacbridge.http")
@@ -59,17 +61,28 @@ async def send_with_retries(client: httpx.AsyncClient, provider: str, request: h
     `retry_statuses` lets an API whose error envelopes ride on a 5xx (M2M answers its own
     errors with HTTP 500) read those envelopes instead of retrying them.
     """
+    rid = request_id.get()
+    if rid and "x-request-id" not in request.headers:
+        request.headers["X-Request-ID"] = rid  # lets the upstream's logs be matched to ours
     attempt = 0
     while True:
         try:
-            response = await client.send(request, stream=stream)
+            try:
+                started = time.perf_counter()
+                response = await client.send(request, stream=stream)
+            finally:
+                metrics.UPSTREAM_LATENCY.labels(provider).observe(time.perf_counter() - started)
         except httpx.TimeoutException as exc:
+            metrics.UPSTREAM_ERRORS.labels(provider, "timeout").inc()
             if attempt >= settings.retries:
+                readiness.record_upstream(provider, False, f"timeout at {_where(request.url)}")
                 raise ProviderError(provider, f"timed out talking to {_where(request.url)}",
                                     status_code=504) from exc
             delay = None
         except httpx.TransportError as exc:
+            metrics.UPSTREAM_ERRORS.labels(provider, "transport").inc()
             if attempt >= settings.retries:
+                readiness.record_upstream(provider, False, f"cannot reach {_where(request.url)}")
                 raise ProviderError(provider, f"cannot reach {_where(request.url)}: "
                                     f"{type(exc).__name__}", status_code=502) from exc
             delay = None
@@ -81,7 +94,12 @@ async def send_with_retries(client: httpx.AsyncClient, provider: str, request: h
                                 f"{type(exc).__name__}", status_code=502) from exc
         else:
             if response.status_code not in retry_statuses:
+                readiness.record_upstream(provider, True)
                 return response
+            metrics.UPSTREAM_ERRORS.labels(provider, str(response.status_code)).inc()
+            if attempt >= settings.retries:
+                readiness.record_upstream(
+                    provider, False, f"{response.status_code} at {_where(request.url)}")
             delay = retry_after_seconds(response.headers.get("retry-after"))
             if attempt >= settings.retries:
                 status = response.status_code

@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from stacbridge.observability.metrics import order_updated
 from stacbridge.protocols import AssetPending, AssetRedirect, AssetResolution, ProviderError
 from stacbridge.store import Store
 
@@ -133,6 +134,7 @@ class OrderBook:
             order.created = order.updated
         # orders are kept a week after their last change; nobody waits longer
         await self.store.set(self._key(order.id), orjson.dumps(asdict(order)), ttl=7 * 86400)
+        order_updated(self.provider, order.status)  # the stacbridge_order_updates_total metric
 
     def ensure_polling(self, order_id: str) -> None:
         """Start this process's poll loop for `order_id` unless one is running."""

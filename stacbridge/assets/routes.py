@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from stacbridge.assets.rewrite import ASSET_PURPOSE
 from stacbridge.errors import Forbidden, Gone, error_response
+from stacbridge.observability.metrics import metered_stream
 from stacbridge.protocols import AssetPending, AssetRedirect, AssetRequest, AssetStream
 from stacbridge.registry import Registry
 from stacbridge.signing import ExpiredToken, InvalidToken, Signer
@@ -92,7 +93,8 @@ def create_asset_router(registry: Registry, signer: Signer) -> APIRouter:
         if method == "HEAD" or upstream.status_code in (304, 412, 416):
             await upstream.aclose()
             return Response(status_code=upstream.status_code, headers=headers)
-        return StreamingResponse(coalesce(upstream.aiter_raw()), status_code=upstream.status_code,
+        body = metered_stream(coalesce(upstream.aiter_raw()), provider_name)  # bytes, streams
+        return StreamingResponse(body, status_code=upstream.status_code,
                                  headers=headers, background=BackgroundTask(upstream.aclose))
 
     for path in ("/assets/{token}", "/assets/{token}/{name}"):

@@ -115,13 +115,20 @@ class EarthdataLogin:
         outcome = await self.fetcher.follow(request.ref, request.method, forwarded, credentials)
         if isinstance(outcome, LoginRequired) and self.mode == "login":
             self._login_hosts.add(host)
-            if credentials.get("cookie"):
-                # the session died upstream: forget exactly that session, log in once more
-                await invalidate(
-                    self.store, self._session_key(request.ref), credentials["cookie"].encode()
+            # Twice at most: a worker that had not used this host yet first gets the session
+            # another worker stored, which may itself have died upstream since.
+            for _ in range(2):
+                if credentials.get("cookie"):
+                    # the session died upstream: forget exactly that session, log in once more
+                    await invalidate(
+                        self.store, self._session_key(request.ref), credentials["cookie"].encode()
+                    )
+                credentials = await self._credentials_for(request)
+                outcome = await self.fetcher.follow(
+                    request.ref, request.method, forwarded, credentials
                 )
-            credentials = await self._credentials_for(request)
-            outcome = await self.fetcher.follow(request.ref, request.method, forwarded, credentials)
+                if not isinstance(outcome, LoginRequired):
+                    break
         if not isinstance(outcome, LoginRequired):
             return outcome
         if self.mode == "passthrough":

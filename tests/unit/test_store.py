@@ -13,6 +13,7 @@ import pytest
 from stacbridge.store import (
     LockTimeout,
     MemoryStore,
+    RedisStore,
     SQLiteStore,
     Store,
     StoreClosedError,
@@ -22,6 +23,10 @@ from stacbridge.store import (
     store_lock,
 )
 from stacbridge.store.base import prefix_upper_bound
+from tests.redis_server import redis_url  # noqa: F401 - the session fixture
+
+#: Redis expires keys on its own server clock, which a test's fake clock cannot move.
+NEEDS_FAKE_EXPIRY = pytest.mark.fake_clock_expiry
 
 
 class FakeClock:
@@ -42,15 +47,25 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
 ) -> AsyncIterator[Store]:
     s: Store
     if request.param == "memory":
         s = MemoryStore(clock=clock)
-    else:
+    elif request.param == "sqlite":
         s = SQLiteStore(tmp_path / "state.sqlite", clock=clock)
+    else:
+        if request.node.get_closest_marker("fake_clock_expiry"):
+            pytest.skip(
+                "Redis expires keys on the server's real clock; a fake clock cannot "
+                "advance it (real-time expiry is tested in test_redis_real_expiry)"
+            )
+        url = request.getfixturevalue("redis_url")
+        # the fake clock still drives the helpers' envelopes (cached_token), as on the others
+        s = RedisStore(url, clock=clock)
+        await s._redis().flushdb()
     yield s
     await s.aclose()
 
@@ -89,6 +104,7 @@ async def test_get_set_delete(store: Store) -> None:
         await store.set("s", "not bytes")  # type: ignore[arg-type]
 
 
+@NEEDS_FAKE_EXPIRY
 async def test_ttl_expiry(store: Store, clock: FakeClock) -> None:
     await store.set("short", b"x", ttl=10)
     await store.set("forever", b"y")
@@ -106,6 +122,7 @@ async def test_ttl_expiry(store: Store, clock: FakeClock) -> None:
     assert await store.get("k") == b"2"
 
 
+@NEEDS_FAKE_EXPIRY
 async def test_add_is_set_if_absent(store: Store, clock: FakeClock) -> None:
     assert await store.add("lock", b"a", ttl=30)
     assert not await store.add("lock", b"b", ttl=30)
@@ -125,6 +142,7 @@ async def test_add_concurrent_exactly_one_wins(store: Store) -> None:
     assert await store.get("k") == str(winner).encode()
 
 
+@NEEDS_FAKE_EXPIRY
 async def test_delete_if(store: Store, clock: FakeClock) -> None:
     await store.set("k", b"mine", ttl=10)
     assert not await store.delete_if("k", b"theirs")
@@ -137,6 +155,7 @@ async def test_delete_if(store: Store, clock: FakeClock) -> None:
     assert not await store.delete_if("k", b"mine")  # expired = invisible
 
 
+@NEEDS_FAKE_EXPIRY
 async def test_scan_by_prefix(store: Store, clock: FakeClock) -> None:
     await store.set("order:m2m:2", b"b")
     await store.set("order:m2m:1", b"a")
@@ -238,8 +257,13 @@ async def test_open_store(tmp_path: Path) -> None:
         await s.aclose()
     assert (tmp_path / "a.sqlite").exists()
     assert (tmp_path / "b.sqlite").exists()
-    with pytest.raises(NotImplementedError, match="Redis"):
-        open_store("redis://localhost:6379/0")
+    redis = open_store("redis://localhost:6379/0")  # lazy: no connection until first use
+    assert isinstance(redis, RedisStore)
+    assert "localhost" not in repr(redis)  # the URL may carry a password
+    await redis.aclose()
+    unix = open_store("redis+unix:///run/redis.sock")
+    assert isinstance(unix, RedisStore) and unix.url == "unix:///run/redis.sock"
+    await unix.aclose()
     with pytest.raises(ValueError):
         open_store("postgres://db/x")
 
@@ -264,6 +288,7 @@ async def test_store_lock_mutual_exclusion(store: Store) -> None:
     assert await store.get("lock:job") is None  # released
 
 
+@NEEDS_FAKE_EXPIRY
 async def test_store_lock_expires_and_only_owner_releases(store: Store, clock: FakeClock) -> None:
     await store.add("lock:job", b"crashed-holder", ttl=30)
     with pytest.raises(LockTimeout):
@@ -408,3 +433,105 @@ def test_cached_token_single_flight_across_processes(tmp_path: Path) -> None:
     tokens = {t for r in results for t in r}
     assert tokens == {f"token-from-{fetchers[0]}".encode()}
     assert sum(len(r) for r in results) == 20 * n
+
+
+# -- Redis specifics -------------------------------------------------------------------------
+
+
+async def test_redis_real_expiry(redis_url: str) -> None:  # noqa: F811 - fixture
+    """What the fake-clock tests check on memory/SQLite, on Redis's own clock (short TTLs)."""
+    async with RedisStore(redis_url, key_prefix="exp:") as s:
+        await s.set("short", b"x", ttl=0.15)
+        await s.set("forever", b"y")
+        assert await s.add("lock", b"a", ttl=0.15)
+        assert not await s.add("lock", b"b", ttl=0.15)
+        await s.set("gone", b"z", ttl=0)  # already expired: invisible at once
+        assert await s.get("gone") is None
+        assert await s.add("gone", b"w", ttl=0)  # and absent keys "win" an expired add
+        assert await s.get("short") == b"x"
+        await asyncio.sleep(0.3)
+        assert await s.get("short") is None
+        assert await s.scan("short") == []
+        assert not await s.delete_if("lock", b"a")  # expired = invisible
+        assert await s.add("lock", b"c", ttl=30)  # expired entries can be re-added
+        assert await s.get("forever") == b"y"
+
+
+async def test_redis_scan_escapes_glob_characters_and_prefix_isolates(
+    redis_url: str,  # noqa: F811 - fixture
+) -> None:
+    async with (
+        RedisStore(redis_url, key_prefix="a:") as a,
+        RedisStore(redis_url, key_prefix="b:") as b,
+    ):
+        await a.set("order:[m2m]*:1", b"1")
+        await a.set("order:xm2m]*:2", b"2")  # would match if '[' were a glob class
+        await a.set("order:?\\", b"3")
+        await b.set("order:[m2m]*:9", b"other deployment")
+        assert await a.scan("order:[m2m]*") == [("order:[m2m]*:1", b"1")]
+        assert await a.scan("order:?\\") == [("order:?\\", b"3")]
+        assert [k for k, _ in await b.scan("")] == ["order:[m2m]*:9"]
+
+
+async def test_redis_delete_if_is_atomic(redis_url: str) -> None:  # noqa: F811 - fixture
+    """50 concurrent owners release the same lease: the Lua script lets exactly one win."""
+    async with RedisStore(redis_url, key_prefix="cas:") as s:
+        await s.set("lease", b"owner")
+        results = await asyncio.gather(*(s.delete_if("lease", b"owner") for _ in range(50)))
+        assert results.count(True) == 1
+        await s.set("lease", b"someone-else")
+        assert not await s.delete_if("lease", b"owner")
+        assert await s.get("lease") == b"someone-else"
+
+
+async def test_redis_closed_store_refuses(redis_url: str) -> None:  # noqa: F811 - fixture
+    s = RedisStore(redis_url)
+    await s.set("k", b"v")
+    await s.aclose()
+    await s.aclose()
+    with pytest.raises(StoreClosedError):
+        await s.get("k")
+
+
+def _child_cached_token_redis(
+    url: str, counter: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue
+) -> None:
+    async def fetch() -> tuple[bytes, float]:
+        with open(counter, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        await asyncio.sleep(0.02)
+        return f"token-from-{os.getpid()}".encode(), 2**31
+
+    async def main() -> list[bytes]:
+        async with RedisStore(url, key_prefix="mp:") as store:
+            barrier.wait()
+            return await asyncio.gather(
+                *(cached_token(store, "token:edl", fetch, lock_ttl=10) for _ in range(20))
+            )
+
+    out.put(asyncio.run(main()))
+
+
+def test_cached_token_single_flight_across_processes_on_redis(
+    tmp_path: Path,
+    redis_url: str,  # noqa: F811 - fixture
+) -> None:
+    counter = tmp_path / "fetches.txt"
+    counter.touch()
+    ctx = multiprocessing.get_context("spawn")
+    n = 3
+    barrier = ctx.Barrier(n)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(target=_child_cached_token_redis, args=(redis_url, str(counter), barrier, out))
+        for _ in range(n)
+    ]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=30) for _ in procs]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    fetchers = counter.read_text().split()
+    assert len(fetchers) == 1, f"expected one login overall, got {fetchers}"
+    assert {t for r in results for t in r} == {f"token-from-{fetchers[0]}".encode()}
