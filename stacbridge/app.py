@@ -117,8 +117,8 @@ def configure_logging(level: str) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-def _describe(specs: Sequence[ProviderSpec] | None) -> str:
-    titles = [spec.title for spec in (specs if specs is not None else discover())]
+def _describe(plugins: Sequence[Plugin]) -> str:
+    titles = [plugin.title for plugin in plugins]
     listed = " and ".join(filter(None, [", ".join(titles[:-1]), *titles[-1:]])) or "providers"
     return f"One STAC API over {listed}, with every asset downloadable through one signing proxy."
 
@@ -147,9 +147,6 @@ def create_app(settings: Settings | None = None,
     the one `settings.store_url` names.
     """
     settings = settings or load_settings(specs)
-    if settings.description == Settings.model_fields["description"].default:
-        # the default names only the providers that are installed (never planned ones)
-        settings = settings.model_copy(update={"description": _describe(specs)})
     configure_logging(settings.log_level)
     if not settings.secret_keys:
         log.warning("no secret_keys configured: paging tokens and asset links are signed with "
@@ -158,6 +155,9 @@ def create_app(settings: Settings | None = None,
     plugins = (list(providers) if providers is not None
                else build_plugins(settings, store, specs if specs is not None else discover()))
     registry = Registry(plugins)
+    if settings.description == Settings.model_fields["description"].default:
+        # the default names the providers this deployment serves (never planned ones)
+        settings = settings.model_copy(update={"description": _describe(plugins)})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -156,7 +156,8 @@ def test_api_html_is_served_offline(gateway):
     assert httpx.get(f"{gateway}/api", timeout=30).status_code == 200
 
 
-def test_landing_page_names_only_installed_providers(gateway):
+def test_landing_page_names_only_the_providers_it_serves(gateway):
+    # AppEEARS is installed but not enabled in the session gateway
     description = httpx.get(f"{gateway}/", timeout=30).json()["description"]
     assert "CMR" in description and "M2M" in description
     assert "AppEEARS" not in description and "EGI" not in description
