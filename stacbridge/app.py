@@ -117,8 +117,8 @@ def configure_logging(level: str) -> None:
     logging.getLogger("httpcore").setLevel(logging.WARNING)
 
 
-def _describe(plugins: Sequence[Plugin]) -> str:
-    titles = [plugin.title for plugin in plugins]
+def describe(titles: Sequence[str]) -> str:
+    """The default landing description, naming the providers a deployment serves."""
     listed = " and ".join(filter(None, [", ".join(titles[:-1]), *titles[-1:]])) or "providers"
     return f"One STAC API over {listed}, with every asset downloadable through one signing proxy."
 
@@ -157,7 +157,8 @@ def create_app(settings: Settings | None = None,
     registry = Registry(plugins)
     if settings.description == Settings.model_fields["description"].default:
         # the default names the providers this deployment serves (never planned ones)
-        settings = settings.model_copy(update={"description": _describe(plugins)})
+        settings = settings.model_copy(
+            update={"description": describe([p.title for p in plugins])})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -348,11 +348,14 @@ def config_check(
             _fail(f"{source}: unknown setting{'s' if len(unknown) > 1 else ''} "
                   f"{', '.join(unknown)}", 2)
     effective = settings.model_dump(mode="json")  # SecretStr -> "**********"
-    from stacbridge.app import _describe
+    from stacbridge.app import describe
     from stacbridge.config import Settings
+    from stacbridge.registry import discover
 
     if settings.description == Settings.model_fields["description"].default:
-        effective["description"] = _describe(None)  # what the landing page will say
+        enabled = [s.title for s in discover()
+                   if getattr(getattr(settings, s.name, None), "enabled", False)]
+        effective["description"] = describe(enabled)  # what the landing page will say
     effective["store_url"] = _mask_url_password(str(effective.get("store_url", "")))
     typer.echo(f"settings ok ({'file ' + source if source else 'no file'}, environment "
                "STACBRIDGE_*); effective values, secrets masked:", err=True)
