@@ -155,7 +155,7 @@ class AllowListedFetcher:
 
     def is_public(self, url: str) -> bool:
         """Whether `url` is on a public host: never proxied, never given credentials."""
-        return bool(self.public) and host_allowed(urlsplit(url).hostname or "", self.public)
+        return bool(self.public) and host_allowed(urlsplit(url).netloc, self.public)
 
     def secure_enough(self, url: str) -> bool:
         return url.startswith("https://") or self.allow_insecure_http

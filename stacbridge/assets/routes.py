@@ -190,6 +190,15 @@ def create_asset_router(
                                  headers=headers, background=BackgroundTask(upstream.aclose),
                                  idle_timeout=idle)
 
+    async def listing(token: str, request: Request) -> Response:
+        """`<href-without-name>/`: GDAL lists the "directory" of a file it opens; there is
+        none (without this route the slash redirect would hand it the whole file)."""
+        _verify(signer, token)
+        raise NotFound("an asset link is a file, not a directory")
+
+    for method in ("GET", "HEAD"):
+        router.add_api_route("/assets/{token}/", listing, methods=[method],
+                             include_in_schema=False, operation_id=f"asset_dir_{method.lower()}")
     for path in ("/assets/{token}", "/assets/{token}/{name}"):
         for method in ("GET", "HEAD"):
             router.add_api_route(
