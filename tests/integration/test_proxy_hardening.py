@@ -209,9 +209,7 @@ def test_a_name_that_is_not_the_assets_own_is_404_without_upstream_requests(sand
     assert httpx.get(f"{gateway_url}/assets/{token[:-3]}AAA.ovr").status_code == 403
 
 
-def test_m2m_hrefs_carry_their_file_names_and_browse_goes_through_the_proxy(
-    sandbox, gateway_url
-):
+def test_m2m_hrefs_carry_their_file_names_and_browse_goes_through_the_proxy(sandbox, gateway_url):
     scene = httpx.get(
         f"{gateway_url}/collections/{L2}/items", params={"limit": 2}, timeout=60
     ).json()["features"][1]
@@ -328,9 +326,7 @@ def test_the_bearer_goes_only_to_hosts_that_ask_for_it(sandbox):
                 assert ranged.status_code == 206
             assert len(seen) >= 2
             assert all("authorization" not in h for h in seen)  # it only redirects onward
-            onprem = [
-                {k.lower() for k in e["headers"]} for e in requests_of(ed.onprem.url)
-            ]
+            onprem = [{k.lower() for k in e["headers"]} for e in requests_of(ed.onprem.url)]
             # first contact without the bearer (the host then asks for Earthdata Login)...
             assert "authorization" not in onprem[0]
             # ...from then on the bearer goes to that host, and only to it
@@ -380,9 +376,9 @@ def test_redirects_that_name_the_service_account_can_be_streamed_instead(sandbox
         assert "location" not in response.headers
         assert len(response.content) == ed.files.stat(upstream_path(sandbox, href)).size
         assert "private" in response.headers["cache-control"]
-        scene = httpx.get(
-            f"{gw}/collections/{L2}/items", params={"limit": 2}, timeout=60
-        ).json()["features"][1]
+        scene = httpx.get(f"{gw}/collections/{L2}/items", params={"limit": 2}, timeout=60).json()[
+            "features"
+        ][1]
         band = httpx.get(
             scene["assets"]["SR_B4"]["href"], timeout=30, headers={"Range": "bytes=0-99"}
         )
