@@ -38,7 +38,13 @@ from stacbridge.assets.stream import IdleBoundedStream, add_vary, private_cache_
 from stacbridge.config import ProxySettings
 from stacbridge.errors import Forbidden, Gone, NotFound, error_response
 from stacbridge.http import StreamSlots, make_client
-from stacbridge.protocols import AssetPending, AssetRedirect, AssetRequest, AssetStream
+from stacbridge.protocols import (
+    AssetPending,
+    AssetRedirect,
+    AssetRequest,
+    AssetStream,
+    ProviderError,
+)
 from stacbridge.registry import Registry
 from stacbridge.signing import ExpiredToken, InvalidToken, Signer
 
@@ -155,9 +161,17 @@ def create_asset_router(
                              and resolution.service_account
                              and not proxy.redirects_reveal_account)
             if method == "HEAD" or "origin" in request.headers or hides_account:
-                opened = await targets.fetcher(request.app).open(
-                    provider_name, resolution.url, method, forwarded_headers(request.headers))
-                resolution = CredentialedStream(opened.response) if credentialed else opened
+                try:
+                    opened = await targets.fetcher(request.app).open(
+                        provider_name, resolution.url, method, forwarded_headers(request.headers))
+                except ProviderError as exc:
+                    if hides_account:
+                        raise
+                    # the gateway cannot reach the target (the client may): the redirect is
+                    # still a true answer, only a less convenient one
+                    log.info("proxy: cannot fetch a redirect target (%s); redirecting", exc)
+                else:
+                    resolution = CredentialedStream(opened.response) if credentialed else opened
         upstream_ms = (time.perf_counter() - started) * 1000
         timing = {"Server-Timing": f"upstream;dur={upstream_ms:.1f}"}
         if isinstance(resolution, AssetRedirect):
