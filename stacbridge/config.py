@@ -51,6 +51,9 @@ class HttpSettings(Section):
     backoff: float = 0.5
     max_backoff: float = 10.0
     max_connections: int = 50
+    #: connections that may carry a streamed download at once, on top of `max_connections`
+    #: (which stay free for API calls and redirect resolution, however many clients stall).
+    max_streams: int = 50
 
 
 class EarthdataSettings(Section):
@@ -80,6 +83,23 @@ class EarthdataSettings(Section):
             ".nsidc.org",
         ]
     )
+    #: hosts (same matching) that serve public files: never proxied, never sent credentials,
+    #: even when `data_hosts` covers them (the default `.nasa.gov` covers the browse CDN).
+    public_hosts: list[str] = Field(default_factory=lambda: ["cdn.earthdata.nasa.gov"])
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
+
+class ProxySettings(Section):
+    """The signing proxy's own behaviour, whatever the provider (`[proxy]`)."""
+
+    #: seconds a client may stop reading a streamed download before the proxy closes it and
+    #: releases the upstream connection.
+    idle_timeout: float = 60.0
+    #: hand out redirects whose URL names the service account (TEA's `A-userid`, the USGS
+    #: contact id in M2M download URLs).  False: stream those files through the proxy instead.
+    redirects_reveal_account: bool = True
+    #: how the proxy itself fetches redirect targets it streams (HEAD, browsers, see above);
+    #: no credentials are ever attached to these requests.
     http: HttpSettings = Field(default_factory=HttpSettings)
 
 
@@ -111,6 +131,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     earthdata: EarthdataSettings = Field(default_factory=EarthdataSettings)
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -26,12 +27,59 @@ log = logging.getLogger("stacbridge.http")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-def make_client(settings: HttpSettings, **kwargs: Any) -> httpx.AsyncClient:
-    """An AsyncClient sized and timed for one upstream."""
+def make_client(settings: HttpSettings, *, streams: bool = False,
+                **kwargs: Any) -> httpx.AsyncClient:
+    """An AsyncClient sized and timed for one upstream.
+
+    `streams`: the client also carries downloads streamed to clients.  Its pool then has
+    `max_streams` connections more than `max_connections`; with `StreamSlots` capping the
+    streams at `max_streams`, `max_connections` stay free for requests that only resolve
+    (redirects, HEAD, logins), however many streams are open or stalled.
+    """
     timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
-    limits = httpx.Limits(max_connections=settings.max_connections,
-                          max_keepalive_connections=settings.max_connections)
+    size = settings.max_connections + (settings.max_streams if streams else 0)
+    limits = httpx.Limits(max_connections=size, max_keepalive_connections=settings.max_connections)
     return httpx.AsyncClient(timeout=timeout, limits=limits, **kwargs)
+
+
+class StreamSlots:
+    """The streamed bodies one client may hold open at once (`HttpSettings.max_streams`).
+
+    A response that turns out to carry a body to stream takes a slot (`hold`); the slot comes
+    back when the response is closed, by whoever closes it.  Taking a slot never waits: the
+    response already holds a connection, and waiting while holding it is exactly how stalled
+    downloads used to starve every other request.  No slot free → the caller answers 503.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    def hold(self, response: httpx.Response) -> bool:
+        """Take a slot for `response` until it is closed; False (nothing taken) when full."""
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        response.stream = _SlotStream(response.stream, self)
+        return True
+
+
+class _SlotStream(httpx.AsyncByteStream):
+    """A response body that hands its `StreamSlots` slot back when closed (exactly once)."""
+
+    def __init__(self, inner: Any, slots: StreamSlots) -> None:
+        self.inner = inner
+        self.slots: StreamSlots | None = slots
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self.inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        slots, self.slots = self.slots, None
+        if slots is not None:
+            slots.open -= 1
+        await self.inner.aclose()
 
 
 def retry_after_seconds(value: str | None) -> float | None:

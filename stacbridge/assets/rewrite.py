@@ -33,10 +33,18 @@ def asset_token(signer: Signer, provider: str, ref: str, ttl: float) -> str:
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9._%~-]+$")
 
 
-def _file_name(ref: str) -> str:
-    """The file name an http(s) ref ends in, URL-quoted ('' for provider references)."""
+def file_name(ref: str) -> str:
+    """The file name of `ref`, URL-quoted; '' when it has none.
+
+    An http(s) URL: its last path segment.  A provider reference (`m2m://...`) ends in opaque
+    ids, so it names its file after `#` (`m2m://dataset/entity/product#LC08_..._SR_B4.TIF`);
+    one without a fragment has no name.  The proxy answers only this name after the token.
+    """
     if not ref.startswith(("http://", "https://")):
-        return ""  # provider references (m2m://...) end in opaque ids, not names
+        _, hash_, name = ref.partition("#")
+        if not hash_ or not name or "/" in name:
+            return ""
+        return name if _PLAIN_NAME.match(name) else quote(name, safe="._-~%")
     path = ref.split("://", 1)[1].split("?", 1)[0].split("#", 1)[0]
     if "/" not in path:
         return ""
@@ -53,7 +61,7 @@ class AssetRewriter:
 
     def href(self, base: str, provider: str, ref: str) -> str:
         token = asset_token(self.signer, provider, ref, self.ttl)
-        name = _file_name(ref)
+        name = file_name(ref)
         return f"{base}assets/{token}/{name}" if name else f"{base}assets/{token}"
 
     def __call__(

@@ -12,9 +12,13 @@ by the `[earthdata]` settings section.  Three ways to authorise:
 * **passthrough**: the caller's own `Authorization` header.
 
 Redirects are followed by `assets.fetch.AllowListedFetcher`, so credentials only ever go to
-allow-listed hosts.  When the data host hands out a pre-signed URL (LP DAAC cloud →
-S3/CloudFront), the client is redirected there and no bytes pass through the gateway; when it
-serves the file itself, the proxy streams it.
+allow-listed hosts, and only to those that asked for them: whatever the mode, a host is first
+asked with no credentials and gets them once it has sent the gateway to Earthdata Login (or
+answered 401) — remembered per host and process.  A host that only redirects onward, or one
+that serves public files (`public_hosts`, e.g. the browse-image CDN under `.nasa.gov`), never
+sees the bearer token or the caller's own.  When the data host hands out a pre-signed URL
+(LP DAAC cloud → S3/CloudFront), the client is redirected there and no bytes pass through the
+gateway; when it serves the file itself, the proxy streams it.
 """
 
 from __future__ import annotations
@@ -31,19 +35,22 @@ import httpx
 
 from stacbridge.assets.fetch import (
     AllowListedFetcher,
+    FetchOutcome,
     LoginRequired,
     forwarded_headers,
     hostport,
 )
 from stacbridge.config import EarthdataSettings
 from stacbridge.errors import Forbidden, Unauthorized
-from stacbridge.http import send_with_retries
-from stacbridge.protocols import AssetRequest, AssetResolution, ProviderError
+from stacbridge.http import StreamSlots, send_with_retries
+from stacbridge.protocols import AssetRedirect, AssetRequest, AssetResolution, ProviderError
 from stacbridge.store import Store, cached_token, invalidate
 
 log = logging.getLogger("stacbridge.earthdata")
 
 SESSION_TTL = 3600.0
+#: hosts remembered as wanting Earthdata Login (per process; refs are signed, so few).
+MAX_AUTH_HOSTS = 10_000
 
 
 class EarthdataLogin:
@@ -68,9 +75,13 @@ class EarthdataLogin:
             settings.data_hosts,
             login_host=self.edl_host,
             allow_insecure_http=settings.allow_insecure_http,
+            public=settings.public_hosts,
+            slots=StreamSlots(settings.http.max_streams),
         )
         #: hosts seen redirecting to Earthdata Login (login mode logs in up front for them).
         self._login_hosts: set[str] = set()
+        #: hosts that asked for Earthdata auth: the only ones a bearer token is sent to.
+        self._auth_hosts: set[str] = set()
         self.username, self.password = self._credentials()
 
     def _credentials(self) -> tuple[str | None, str | None]:
@@ -104,16 +115,21 @@ class EarthdataLogin:
 
     # -- resolution ------------------------------------------------------------------------
     async def resolve(self, request: AssetRequest) -> AssetResolution:
+        if self.fetcher.is_public(request.ref) and request.ref.startswith(("https://", "http://")):
+            # a public file (hrefs signed before public_hosts existed): the client goes there
+            return AssetRedirect(request.ref, status=307)
         if not self.allowed_url(request.ref):
             raise Forbidden("this asset's host is not on the provider's allow-list")
         forwarded = forwarded_headers(request.headers)
         host = hostport(request.ref)
+        if self.mode != "login":
+            return await self._resolve_bearer(request, forwarded)
         # In login mode a host is only logged in to once it has asked for Earthdata Login:
         # public hosts on the allow-list are fetched without a session.
-        login_first = self.mode != "login" or host in self._login_hosts
+        login_first = host in self._login_hosts
         credentials = await self._credentials_for(request) if login_first else {}
         outcome = await self.fetcher.follow(request.ref, request.method, forwarded, credentials)
-        if isinstance(outcome, LoginRequired) and self.mode == "login":
+        if isinstance(outcome, LoginRequired):
             self._login_hosts.add(host)
             # Twice at most: a worker that had not used this host yet first gets the session
             # another worker stored, which may itself have died upstream since.
@@ -129,6 +145,31 @@ class EarthdataLogin:
                 )
                 if not isinstance(outcome, LoginRequired):
                     break
+        if not isinstance(outcome, LoginRequired):
+            return outcome
+        raise ProviderError(
+            self.provider,
+            "Earthdata Login did not accept the gateway's credentials for this data host",
+        )
+
+    async def _resolve_bearer(
+        self, request: AssetRequest, forwarded: dict[str, str]
+    ) -> AssetResolution:
+        """Token and passthrough modes: the bearer goes only to hosts that asked for it.
+
+        Each host of the redirect chain that answers "log in first" is remembered and the
+        chain is asked again, so the bearer reaches exactly the hosts that need it.
+        """
+        credentials = await self._credentials_for(request)
+        outcome = await self._follow_bearer(request, forwarded, credentials)
+        for _ in range(3):  # a chain with more hosts asking for auth than this is refused
+            if not isinstance(outcome, LoginRequired) or outcome.host in self._auth_hosts:
+                break
+            if len(self._auth_hosts) < MAX_AUTH_HOSTS:
+                self._auth_hosts.add(outcome.host)
+            if "authorization" not in credentials:
+                break
+            outcome = await self._follow_bearer(request, forwarded, credentials)
         if not isinstance(outcome, LoginRequired):
             return outcome
         if self.mode == "passthrough":
@@ -147,6 +188,18 @@ class EarthdataLogin:
         raise ProviderError(
             self.provider,
             "Earthdata Login did not accept the gateway's credentials for this data host",
+        )
+
+    async def _follow_bearer(
+        self, request: AssetRequest, forwarded: dict[str, str], credentials: dict[str, str]
+    ) -> FetchOutcome:
+        return await self.fetcher.follow(
+            request.ref,
+            request.method,
+            forwarded,
+            credentials,
+            auth_hosts=self._auth_hosts,
+            service_account=self.mode != "passthrough",
         )
 
     async def _credentials_for(self, request: AssetRequest) -> dict[str, str]:

@@ -397,7 +397,10 @@ def test_recorded_c1_download_options_give_the_bundle_only():
     assets = t.download_options_to_assets(options, "landsat_8_c1")
     assert list(assets) == ["bundle"]  # C1 has no secondaryDownloads; LandsatLook is wms
     assert assets["bundle"] == {
-        "href": "m2m://landsat_8_c1/LC82260782020217LGN00/5e83d0b84df8d8c2",
+        "href": (  # the fragment: the name the bundle downloads as
+            "m2m://landsat_8_c1/LC82260782020217LGN00/5e83d0b84df8d8c2"
+            "#LC08_L1TP_226078_20200804_20200821_01_T1.tar.gz"
+        ),
         "title": "Level-1 GeoTIFF Data Product",
         "type": "application/gzip",  # Collection 1 bundles are .tar.gz
         "roles": ["data", "archive"],
@@ -422,7 +425,10 @@ def test_full_scene_with_download_options_is_orderable():
     assert ext.ORDER in item["stac_extensions"] and ext.FILE in item["stac_extensions"]
     # no wms product (LandsatLook renderings) became an m2m:// asset
     refs = [a["href"] for a in item["assets"].values() if a["href"].startswith("m2m://")]
-    assert refs == ["m2m://landsat_8_c1/LC82260782020217LGN00/5e83d0b84df8d8c2"]
+    assert refs == [
+        "m2m://landsat_8_c1/LC82260782020217LGN00/5e83d0b84df8d8c2"
+        "#LC08_L1TP_226078_20200804_20200821_01_T1.tar.gz"
+    ]
 
 
 def test_download_options_of_another_scene_are_ignored():

@@ -179,7 +179,9 @@ class CMRProvider:
         self.client = CMRClient(settings, client)
         self.store = store or MemoryStore()
         earthdata = earthdata or EarthdataSettings()
-        self._data_client = data_client or make_client(earthdata.http, follow_redirects=False)
+        self._data_client = data_client or make_client(
+            earthdata.http, streams=True, follow_redirects=False
+        )
         self.auth = EarthdataLogin(earthdata, self.store, self._data_client, provider=self.name)
         self._concept_to_id: dict[str, str] = {}
         self._id_to_concept: dict[str, str] = {}

@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from shapely.geometry import shape
 
+from stacbridge.assets.fetch import CredentialedRedirect, host_allowed
 from stacbridge.assets.orders import FAILED, Order, OrderDesk
 from stacbridge.checks import check_collection, check_item, count_of, object_of, records_of
 from stacbridge.errors import BadRequest, Forbidden
@@ -24,6 +26,7 @@ from stacbridge.protocols import (
     CATALOG,
     JSON,
     UNTRANSLATABLE,
+    AssetRedirect,
     AssetRequest,
     AssetResolution,
     Capabilities,
@@ -40,6 +43,8 @@ from stacbridge.stac import cql2 as cql2_kit
 from stacbridge.store import MemoryStore, Store
 
 NAME = "m2m"
+#: where M2M's browse images live (LandsatLook, ims.cr.usgs.gov): proxied, never credentialed.
+BROWSE_HOSTS = (".usgs.gov",)
 _CLOUD = "eo:cloud_cover"
 #: scenes of one acquisition day a sorted search may have to read before it can order them:
 #: M2M sorts by day only, so the gateway orders each whole day itself (see `_sorted_page`).
@@ -433,19 +438,42 @@ class M2MProvider:
 
     # -- downloads and orders -------------------------------------------------------------
     def proxies(self, href: str) -> bool:
-        return translate.parse_download_ref(href) is not None
+        """Download references, and browse images on USGS hosts (or the API's own host).
+
+        Browse images go through the proxy too, so that a web page gets them with CORS (the
+        proxy streams them to a browser) and every href has a name the proxy checks.
+        """
+        return translate.parse_download_ref(href) is not None or self._browse_url(href)
+
+    def _browse_url(self, href: str) -> bool:
+        if not isinstance(href, str) or not href.startswith(("https://", "http://")):
+            return False
+        parts = urlsplit(href)
+        if "@" in parts.netloc:
+            return False
+        return host_allowed(parts.hostname or "", BROWSE_HOSTS) or (
+            parts.netloc.lower() == urlsplit(self.settings.url).netloc.lower()
+        )
 
     async def resolve_asset(self, request: AssetRequest) -> AssetResolution:
+        if self._browse_url(request.ref):
+            return AssetRedirect(request.ref, status=302)  # public: no credentials, no order
         parsed = translate.parse_download_ref(request.ref)
         if parsed is None:
             raise Forbidden("not an M2M download reference")
         alias, entity, product = parsed
-        # a HEAD describes the asset without placing a download-request on the USGS account
-        return await self.orders.resolve(
-            request.ref,
+        # a HEAD describes the asset without placing a download-request on the USGS account;
+        # the order is keyed by the product, not the file name an href carries (old hrefs
+        # without a name share it)
+        answer = await self.orders.resolve(
+            request.ref.split("#", 1)[0],
             upstream={"entityId": entity, "productId": product, "dataset": alias},
             place=request.method != "HEAD",
         )
+        if isinstance(answer, AssetRedirect):
+            # DDS download URLs carry the USGS contact id in their (signed) token
+            return CredentialedRedirect(answer.url, answer.status, service_account=True)
+        return answer
 
     async def _place_order(self, order: Order) -> Order:
         """One `download-request` for the order's product."""

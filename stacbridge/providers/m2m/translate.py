@@ -52,7 +52,7 @@ from stacbridge.stac import geometry as geo
 from stacbridge.stac import values
 from stacbridge.stac.extensions import collection_extensions
 from stacbridge.stac.items import STAC_VERSION, item_dict
-from stacbridge.stac.media import BY_EXTENSION, COG, GEOTIFF, GZIP, TAR, media_type
+from stacbridge.stac.media import BY_EXTENSION, COG, GEOTIFF, GZIP, JPEG, TAR, media_type
 from stacbridge.stac.values import as_float, as_int, format_rfc3339, multihash, unique_key
 
 JSON = dict[str, Any]
@@ -444,26 +444,36 @@ def platform_for(display_id: str) -> str | None:
     return _PLATFORMS.get(n)
 
 
-def download_ref(dataset_alias: str, entity_id: str, product_id: str) -> str:
-    """`m2m://{dataset_alias}/{entityId}/{productId}`: a file that needs a download-request.
+def download_ref(
+    dataset_alias: str, entity_id: str, product_id: str, file_name: str | None = None
+) -> str:
+    """`m2m://{dataset_alias}/{entityId}/{productId}#{file name}`: a file that needs a
+    download-request.
 
     `download-request` takes `{entityId, productId}`; the dataset alias says which collection
     the file belongs to (routing, authorisation).  For a band file (a secondary download) the
     entity id is the file's own (`L1_LC09_…_ANG_TXT`), not the scene's.  Parts that are not
-    URL-safe are percent-encoded, so `parse_download_ref` inverts this exactly.
+    URL-safe are percent-encoded, so `parse_download_ref` inverts this exactly.  The fragment
+    is the name the file downloads as; the proxy's href ends in it and answers no other name.
     """
     parts = []
     for p in (dataset_alias, entity_id, product_id):
         p = str(p)
         parts.append(p if _REF_SAFE.fullmatch(p) else quote(p, safe=""))
-    return f"{DOWNLOAD_SCHEME}{parts[0]}/{parts[1]}/{parts[2]}"
+    ref = f"{DOWNLOAD_SCHEME}{parts[0]}/{parts[1]}/{parts[2]}"
+    return f"{ref}#{quote(file_name, safe='')}" if file_name else ref
+
+
+def bundle_file_name(display_id: Any, c2: bool) -> str | None:
+    """The name a Landsat product bundle downloads as: `<displayId>.tar` (C2), `.tar.gz`."""
+    return f"{display_id}{'.tar' if c2 else '.tar.gz'}" if display_id else None
 
 
 def parse_download_ref(href: str) -> tuple[str, str, str] | None:
     """`(dataset_alias, entity_id, product_id)` from a `download_ref` href, else None."""
     if not isinstance(href, str) or not href.startswith(DOWNLOAD_SCHEME):
         return None
-    parts = href[len(DOWNLOAD_SCHEME) :].split("/")
+    parts = href[len(DOWNLOAD_SCHEME) :].split("#", 1)[0].split("/")
     if len(parts) != 3 or not all(parts):
         return None
     alias, entity, product = (unquote(p) if "%" in p else p for p in parts)
@@ -535,7 +545,7 @@ def _browse_assets(browse: list[JSON], assets: JSON) -> None:
                 a = {"href": thumb}
                 if name:
                     a["title"] = name
-                mt = _image_type(thumb)
+                mt = _browse_type(thumb)
                 if mt:
                     a["type"] = mt
                 a["roles"] = ["thumbnail"]
@@ -544,7 +554,7 @@ def _browse_assets(browse: list[JSON], assets: JSON) -> None:
                 a = {"href": path}
                 if name:
                     a["title"] = name
-                mt = _image_type(path)
+                mt = _browse_type(path)
                 if mt:
                     a["type"] = mt
                 a["roles"] = ["overview"]
@@ -561,7 +571,7 @@ def _browse_assets(browse: list[JSON], assets: JSON) -> None:
         a = {"href": path}
         if name:
             a["title"] = name
-        mt = _image_type(path)
+        mt = _browse_type(path)
         if mt:
             a["type"] = mt
         a["roles"] = ["overview"]
@@ -572,6 +582,14 @@ def _browse_assets(browse: list[JSON], assets: JSON) -> None:
 def _image_type(href: str) -> str | None:
     mt = media_type(href)
     return mt if mt is not None and mt.startswith("image/") else None
+
+
+def _browse_type(href: str) -> str | None:
+    """A browse image's media type: by extension, else LandsatLook's `gen-browse` (JPEG)."""
+    mt = _image_type(href)
+    if mt is None and "/gen-browse?" in href:
+        return JPEG
+    return mt
 
 
 def _wrs(value: Any) -> str | None:
@@ -956,7 +974,12 @@ def download_options_to_assets(options: list[JSON], dataset_alias: str) -> dict[
         if id(o) in top_ids:
             name = str(o.get("productName") or "")
             key = "bundle" if o is bundle else (_slug(name) or f"product_{_slug(str(o['id']))}")
-            a: JSON = {"href": download_ref(dataset_alias, o["entityId"], o["id"])}
+            bundle_name = bundle_file_name(o.get("displayId"), c2) if landsat else None
+            a: JSON = {
+                "href": download_ref(
+                    dataset_alias, o["entityId"], o["id"], bundle_name if o is bundle else None
+                )
+            }
             if name:
                 a["title"] = name
             if o is bundle and landsat is not None:
@@ -983,7 +1006,7 @@ def _secondary(
     name = str(sub.get("displayId") or sub.get("downloadName") or "")
     if sub.get("downloadSystem") != "folder" and name:
         key, ext = _file_key(name, parent)
-        a: JSON = {"href": download_ref(alias, sub["entityId"], sub["id"])}
+        a: JSON = {"href": download_ref(alias, sub["entityId"], sub["id"], name)}
         a.update(_band_fields(key, ext, family, c2))
         if "title" not in a:
             a["title"] = name
