@@ -19,7 +19,6 @@ import attr
 from fastapi import FastAPI, Request
 from pydantic import BaseModel, Field, model_validator
 from stac_fastapi.api.app import StacApi
-from stac_fastapi.api.middleware import ProxyHeaderMiddleware
 from stac_fastapi.api.models import ItemCollectionUri, create_request_model
 from stac_fastapi.extensions import (
     FieldsExtension,
@@ -41,8 +40,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stacbridge import __version__
 from stacbridge.api.body_limit import BodySizeLimitMiddleware
+from stacbridge.api.caching import CacheControlMiddleware
 from stacbridge.api.client import StacClient
+from stacbridge.api.forwarded import ForwardedHeadersMiddleware
 from stacbridge.api.links import json_response
+from stacbridge.api.openapi import install_openapi
+from stacbridge.api.params import UnknownParametersMiddleware
 from stacbridge.api.present import Presenter
 from stacbridge.assets.rewrite import AssetRewriter
 from stacbridge.assets.routes import create_asset_router
@@ -206,18 +209,23 @@ def create_app(settings: Settings | None = None,
         search_post_request_model=search_post,  # type: ignore[arg-type]
         items_get_request_model=items_get,  # type: ignore[arg-type]
         collections_get_request_model=collections_get,  # type: ignore[arg-type]
+        # StacApi makes the LAST of these the outermost: a request meets them bottom-up.
         middlewares=[
+            Middleware(UnknownParametersMiddleware),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(CollapseSlashesMiddleware),
-            Middleware(ProxyHeaderMiddleware),
+            Middleware(ForwardedHeadersMiddleware, trusted_proxies=settings.trusted_proxies,
+                       allowed_hosts=settings.allowed_hosts),
             Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
                        allow_headers=CORS_ALLOW_HEADERS, expose_headers=CORS_EXPOSE_HEADERS,
                        max_age=600),
+            Middleware(CacheControlMiddleware, metadata_max_age=settings.metadata_max_age),
         ],
     )
     add_error_handlers(api.app)
     app.include_router(create_asset_router(registry, signer))
+    install_openapi(app)
     app.state.client = client
     app.state.registry = registry
     app.state.settings = settings
