@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import attr
 from fastapi import FastAPI, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictStr, field_validator, model_validator
 from stac_fastapi.api.app import StacApi
 from stac_fastapi.api.models import ItemCollectionUri, create_request_model
 from stac_fastapi.extensions import (
@@ -68,7 +68,8 @@ CORS_EXPOSE_HEADERS = ["Content-Range", "Accept-Ranges", "Content-Length", "ETag
 class FilterPostRequest(BaseModel):
     """POST filter that also takes CQL2 text, as pystac-client sends it (`filter-lang`)."""
 
-    filter_expr: dict[str, Any] | bool | str | None = Field(
+    # Strict: pydantic's lax bool would take `"filter": 0` for `false` and answer nothing.
+    filter_expr: dict[str, Any] | StrictBool | StrictStr | None = Field(
         None, alias="filter",
         description="A CQL2 filter, as CQL2-JSON (an object, or the literal true/false) or "
                     "CQL2 text.")
@@ -96,6 +97,17 @@ class SearchPostBody(BaseSearchPostRequest):
             got = {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean",
                    type(None): "JSON null"}.get(type(data), "a JSON number")
         raise ValueError(f"the request body must be a JSON object (a STAC search), got {got}")
+
+    @field_validator("bbox", mode="before")
+    @classmethod
+    def _bbox_numbers(cls, value: Any) -> Any:
+        """bbox coordinates are JSON numbers: pydantic's lax floats would read `false` or "1"
+        as coordinates and search somewhere the client never asked for."""
+        if isinstance(value, list | tuple) and any(
+            isinstance(v, bool) or not isinstance(v, int | float) for v in value
+        ):
+            raise ValueError("bbox must be an array of 4 or 6 numbers")
+        return value
 
 
 @attr.s

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from stacbridge.api.openapi import allowed_methods
 from stacbridge.protocols import CollectionNotFound, ProviderError
 
 log = logging.getLogger("stacbridge")
@@ -175,7 +176,13 @@ def add_error_handlers(app: FastAPI) -> None:
         code = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed"}.get(
             exc.status_code, "Error"
         )
-        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405 and hasattr(request.app, "openapi"):
+            # every method the path serves, not just those of the first route Starlette tried
+            methods = allowed_methods(request.app.openapi(), request.url.path)
+            if methods:
+                headers["Allow"] = ", ".join(methods)
+        return error_response(exc.status_code, code, str(exc.detail), headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -22,7 +22,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-__all__ = ["ERROR_SCHEMA", "describe_responses", "install_openapi", "route_statuses"]
+__all__ = [
+    "ERROR_SCHEMA",
+    "allowed_methods",
+    "describe_responses",
+    "install_openapi",
+    "path_pattern",
+    "route_statuses",
+]
 
 ERROR_REF = "#/components/schemas/StacError"
 
@@ -143,7 +150,18 @@ def describe_responses(document: dict[str, Any]) -> dict[str, Any]:
                 if status in REASONS and str(status) not in responses and status >= 400:
                     responses[str(status)] = _error_response(status)
     _drop_unreferenced(document, ("HTTPValidationError", "ValidationError"))
+    _fields_sets_take_duplicates(document)
     return document
+
+
+def _fields_sets_take_duplicates(document: dict[str, Any]) -> None:
+    """The fields extension's `include`/`exclude` are sets: a repeated name is merged, not
+    refused, so the document must not promise `uniqueItems` (a client sending duplicates gets
+    the answer it meant; a fuzzer expects a 400 that would help nobody)."""
+    fields = document.get("components", {}).get("schemas", {}).get("PostFieldsExtension", {})
+    for prop in fields.get("properties", {}).values():
+        for option in prop.get("anyOf", [prop]):
+            option.pop("uniqueItems", None)
 
 
 def _drop_unreferenced(document: dict[str, Any], names: tuple[str, ...]) -> None:
@@ -156,6 +174,28 @@ def _drop_unreferenced(document: dict[str, Any], names: tuple[str, ...]) -> None
         text = repr({**document, "components": {**document["components"], "schemas": rest}})
         if not re.search(rf"#/components/schemas/{name}\b", text):
             del schemas[name]
+
+
+def path_pattern(template: str) -> re.Pattern[str]:
+    """An OpenAPI path template (`/collections/{collection_id}/items`) as a regex; a path
+    parameter is one segment, as Starlette's default converter has it."""
+    parts = re.split(r"\{[^}]+\}", template)
+    return re.compile("^" + "[^/]+".join(re.escape(p) for p in parts) + "$")
+
+
+HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete")
+
+
+def allowed_methods(document: dict[str, Any], path: str) -> list[str]:
+    """The methods the document lists for the path template `path` matches (for `Allow`).
+
+    Starlette's 405 names only the first route that matched the path; `/search` is two routes
+    (GET and POST), so its `Allow` said `POST` alone.
+    """
+    for template, operations in document.get("paths", {}).items():
+        if path_pattern(template).match(path):
+            return [m.upper() for m in HTTP_METHODS if m in operations]
+    return []
 
 
 def install_openapi(app: FastAPI) -> None:

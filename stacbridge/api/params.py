@@ -23,6 +23,8 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from stacbridge.api.openapi import path_pattern
+
 __all__ = ["CHECKED_PATHS", "UnknownParametersMiddleware", "declared_query_parameters"]
 
 #: the routes whose answers a stray parameter would silently leave unfiltered.
@@ -33,13 +35,6 @@ def declared_query_parameters(document: dict[str, Any], path: str, method: str) 
     """The names of the query parameters `method path` declares in the OpenAPI `document`."""
     operation = document.get("paths", {}).get(path, {}).get(method.lower(), {})
     return frozenset(p["name"] for p in operation.get("parameters", ()) if p.get("in") == "query")
-
-
-def _path_pattern(template: str) -> re.Pattern[str]:
-    """`/collections/{collection_id}/items` as a regex; a path parameter is one segment, as
-    Starlette's default converter has it."""
-    parts = re.split(r"\{[^}]+\}", template)
-    return re.compile("^" + "[^/]+".join(re.escape(p) for p in parts) + "$")
 
 
 Table = list[tuple[re.Pattern[str], str, str, frozenset[str]]]
@@ -55,7 +50,7 @@ def checked_operations(document: dict[str, Any], paths: Iterable[str]) -> Table:
             if method in ("get", "post", "put", "patch", "delete"):
                 allowed = declared_query_parameters(document, path, method)
                 label = f"{method.upper()} {path}"
-                table.append((_path_pattern(path), method.upper(), label, allowed))
+                table.append((path_pattern(path), method.upper(), label, allowed))
     return table
 
 
