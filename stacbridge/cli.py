@@ -71,8 +71,10 @@ def serve(
                f"print(next(Client.open('{url}').search(collections=['HLSL30.v2.0'], "
                "max_items=1).items()))\"")
     try:
+        # proxy_headers=False: the app's ForwardedHeadersMiddleware decides whom to trust
+        # (settings.trusted_proxies); uvicorn's own would replace the peer address first.
         uvicorn.run("stacbridge.cli:create_app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level)
+                    workers=workers, log_level=log_level, proxy_headers=False)
     finally:
         if sandbox_env is not None:
             sandbox_env.stop()
