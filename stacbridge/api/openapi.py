@@ -178,9 +178,11 @@ def _drop_unreferenced(document: dict[str, Any], names: tuple[str, ...]) -> None
 
 def path_pattern(template: str) -> re.Pattern[str]:
     """An OpenAPI path template (`/collections/{collection_id}/items`) as a regex; a path
-    parameter is one segment, as Starlette's default converter has it."""
-    parts = re.split(r"\{[^}]+\}", template)
-    return re.compile("^" + "[^/]+".join(re.escape(p) for p in parts) + "$")
+    parameter is one segment, as Starlette's default converter has it, captured by name."""
+    pattern = re.sub(
+        r"\\\{(\w+)\\\}|\{(\w+)\}", lambda m: f"(?P<{m[1] or m[2]}>[^/]+)", re.escape(template)
+    )
+    return re.compile(f"^{pattern}$")
 
 
 HTTP_METHODS = ("get", "head", "post", "put", "patch", "delete")

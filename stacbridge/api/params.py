@@ -81,15 +81,27 @@ class UnknownParametersMiddleware:
         if root and path.startswith(root):
             path = path[len(root) :]
         for pattern, method, label, allowed in self.table(scope["app"]):
-            if method != scope["method"] or not pattern.match(path):
+            match = pattern.match(path) if method == scope["method"] else None
+            if match is None:
                 continue
-            names = {k for k, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)}
-            unknown = sorted(names - allowed)
+            pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+            unknown = sorted({k for k, _ in pairs} - allowed - _redundant(match, pairs))
             if unknown:
                 await _refuse(send, label, unknown, allowed)
                 return
             break
         await self.app(scope, receive, send)
+
+
+def _redundant(match: re.Match[str], pairs: list[tuple[str, str]]) -> set[str]:
+    """`collections=<the path's collection>` on `/collections/{id}/items`: pystac-client's
+    `Collection.get_items()` sends it, as item search does.  Naming the same collection says
+    nothing new, so it is accepted; naming another (which the route would ignore) is not."""
+    collection = match.groupdict().get("collection_id")
+    values = [v for k, v in pairs if k == "collections"]
+    if collection is not None and values and all(v == collection for v in values):
+        return {"collections"}
+    return set()
 
 
 async def _refuse(send: Send, label: str, unknown: list[str], allowed: frozenset[str]) -> None:

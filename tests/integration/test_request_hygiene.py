@@ -35,6 +35,15 @@ def test_an_unknown_parameter_is_refused_by_name(http, path, params, unknown):
     assert response.headers["cache-control"] == "no-store"
 
 
+def test_items_take_collections_naming_their_own_collection_only(http):
+    """pystac-client's Collection.get_items() sends `collections=<id>` to the items route."""
+    same = http.get(f"/collections/{HLS}/items", params={"collections": HLS, "limit": 1})
+    assert same.status_code == 200
+    other = http.get(f"/collections/{HLS}/items", params={"collections": "landsat_ot_c2_l2"})
+    assert other.status_code == 400
+    assert "'collections'" in other.json()["description"]
+
+
 def test_post_search_takes_no_query_parameters(http):
     response = http.post("/search", params={"collections": HLS}, json={"limit": 1})
     assert response.status_code == 400
@@ -144,3 +153,32 @@ def test_m2m_error_text_is_quoted_without_credentials(m2m, http):
     assert response.status_code == 400
     description = assert_scrubbed(response)
     assert "search failed" in description
+
+
+# --- found by schemathesis -------------------------------------------------------------------
+
+
+def test_allow_lists_every_method_of_a_path(http):
+    response = http.request("DELETE", "/search")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"filter": 0}, {"filter": 1}, {"bbox": [0, 0, 1, False]}, {"bbox": [0, 0, 1, "1"]}],
+)
+def test_booleans_and_strings_are_not_coerced_into_a_search(http, body):
+    response = http.post("/search", json={"collections": [HLS], **body})
+    assert response.status_code == 400, response.text
+
+
+def test_the_openapi_document_declares_what_is_answered(http):
+    document = http.get("/api").json()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            assert "422" not in operation["responses"]
+    assets = document["paths"]["/assets/{token}"]["get"]["responses"]
+    assert {"202", "302", "307", "403", "410", "416"} <= set(assets)
+    assert assets["403"]["content"]["application/json"]["schema"]["$ref"].endswith("/StacError")
+    assert "413" in document["paths"]["/search"]["post"]["responses"]
