@@ -17,9 +17,8 @@ from typing import Any, Literal
 
 import attr
 from fastapi import FastAPI, Request
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictBool, StrictStr, field_validator, model_validator
 from stac_fastapi.api.app import StacApi
-from stac_fastapi.api.middleware import ProxyHeaderMiddleware
 from stac_fastapi.api.models import ItemCollectionUri, create_request_model
 from stac_fastapi.extensions import (
     FieldsExtension,
@@ -43,8 +42,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stacbridge import __version__
 from stacbridge.api.body_limit import BodySizeLimitMiddleware
+from stacbridge.api.caching import CacheControlMiddleware
 from stacbridge.api.client import StacClient
+from stacbridge.api.forwarded import ForwardedHeadersMiddleware
 from stacbridge.api.links import json_response
+from stacbridge.api.openapi import install_openapi
+from stacbridge.api.params import UnknownParametersMiddleware
 from stacbridge.api.present import Presenter
 from stacbridge.assets.rewrite import AssetRewriter
 from stacbridge.assets.routes import create_asset_router
@@ -67,7 +70,8 @@ CORS_EXPOSE_HEADERS = ["Content-Range", "Accept-Ranges", "Content-Length", "ETag
 class FilterPostRequest(BaseModel):
     """POST filter that also takes CQL2 text, as pystac-client sends it (`filter-lang`)."""
 
-    filter_expr: dict[str, Any] | bool | str | None = Field(
+    # Strict: pydantic's lax bool would take `"filter": 0` for `false` and answer nothing.
+    filter_expr: dict[str, Any] | StrictBool | StrictStr | None = Field(
         None, alias="filter",
         description="A CQL2 filter, as CQL2-JSON (an object, or the literal true/false) or "
                     "CQL2 text.")
@@ -101,6 +105,17 @@ class SearchPostBody(BaseSearchPostRequest):
             got = {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean",
                    type(None): "JSON null"}.get(type(data), "a JSON number")
         raise ValueError(f"the request body must be a JSON object (a STAC search), got {got}")
+
+    @field_validator("bbox", mode="before")
+    @classmethod
+    def _bbox_numbers(cls, value: Any) -> Any:
+        """bbox coordinates are JSON numbers: pydantic's lax floats would read `false` or "1"
+        as coordinates and search somewhere the client never asked for."""
+        if isinstance(value, list | tuple) and any(
+            isinstance(v, bool) or not isinstance(v, int | float) for v in value
+        ):
+            raise ValueError("bbox must be an array of 4 or 6 numbers")
+        return value
 
 
 @attr.s
@@ -225,18 +240,23 @@ def create_app(settings: Settings | None = None,
         search_post_request_model=search_post,  # type: ignore[arg-type]
         items_get_request_model=items_get,  # type: ignore[arg-type]
         collections_get_request_model=collections_get,  # type: ignore[arg-type]
+        # StacApi makes the LAST of these the outermost: a request meets them bottom-up.
         middlewares=[
+            Middleware(UnknownParametersMiddleware),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(CollapseSlashesMiddleware),
-            Middleware(ProxyHeaderMiddleware),
+            Middleware(ForwardedHeadersMiddleware, trusted_proxies=settings.trusted_proxies,
+                       allowed_hosts=settings.allowed_hosts),
             Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
                        allow_headers=CORS_ALLOW_HEADERS, expose_headers=CORS_EXPOSE_HEADERS,
                        max_age=600),
+            Middleware(CacheControlMiddleware, metadata_max_age=settings.metadata_max_age),
         ],
     )
     add_error_handlers(api.app)
     app.include_router(create_asset_router(registry, signer))
+    install_openapi(app)
     app.state.client = client
     app.state.registry = registry
     app.state.settings = settings

@@ -119,9 +119,11 @@ def serve(
                "max_items=1).items()))\"")
     typer.echo(f"  operate:   {url}/metrics  {url}/readyz  {url}/healthz")
     try:
+        # proxy_headers=False: the app's ForwardedHeadersMiddleware decides whom to trust
+        # (settings.trusted_proxies); uvicorn's own would replace the peer address first.
         uvicorn.run("stacbridge.cli:create_app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level=log_level, access_log=False,
-                    log_config=uvicorn_log_config(log_level, log_format))
+                    log_config=uvicorn_log_config(log_level, log_format), proxy_headers=False)
     finally:
         if sandbox_env is not None:
             sandbox_env.stop()

@@ -16,13 +16,14 @@ emulators.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -128,10 +129,30 @@ class Settings(BaseSettings):
     #: the largest request body accepted (a search body; larger is a 413).
     max_body_bytes: int = 1 << 20
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    #: IPs/CIDRs of the reverse proxies whose Forwarded / X-Forwarded-* headers set the links'
+    #: host and scheme; from anyone else they are ignored (links must not follow a client's
+    #: say-so).  Default: a proxy on this host.  Empty: nobody's.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: host names the gateway answers for (`*.example.org` for subdomains); another Host (or
+    #: forwarded host) is a 400.  None: any syntactically valid host.
+    allowed_hosts: list[str] | None = None
+    #: seconds browsers and shared caches may keep metadata (landing page, collections...).
+    metadata_max_age: int = 60
     log_level: str = "info"
 
     earthdata: EarthdataSettings = Field(default_factory=EarthdataSettings)
     proxy: ProxySettings = Field(default_factory=ProxySettings)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """A misspelt proxy address must stop the start, not silently trust nobody."""
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP or CIDR") from exc
+        return value
 
     @classmethod
     def settings_customise_sources(

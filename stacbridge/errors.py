@@ -3,11 +3,13 @@
 STAC API errors are `{"code": ..., "description": ...}`.  Bad input is the client's fault (4xx,
 saying what is wrong); upstream faults are 502/503/504 naming the provider.  Nothing answers a
 bare 500: an unexpected exception is logged and reported as a 500 JSON body without internals.
+Upstream text quoted in a provider error goes through `scrub()` first: no credentials relayed.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 import orjson
 from fastapi import FastAPI
@@ -16,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from stacbridge.api.openapi import allowed_methods
 from stacbridge.protocols import CollectionNotFound, ProviderError
 
 log = logging.getLogger("stacbridge")
@@ -61,10 +64,69 @@ class Gone(StacError):
 def error_response(
     status: int, code: str, description: str, headers: dict[str, str] | None = None, **extra: object
 ) -> Response:
+    """A STAC error body, always JSON and never sniffed as anything else (it may quote text
+    that came from upstream, such as an HTML page with a script in it)."""
     body = {"code": code, "description": description, **extra}
-    return Response(
+    response = Response(
         orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
     )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- upstream text, quoted without its secrets ------------------------------------------------
+
+REDACTED = "[redacted]"
+
+#: the longest upstream text quoted to a client; the rest is cut (an HTML error page, a dump).
+MAX_QUOTED = 500
+
+#: a value that names a credential: api keys, tokens, secrets, passwords, signatures (AWS
+#: `X-Amz-Signature`, `X-Amz-Credential`, `X-Amz-Security-Token`, `AWSAccessKeyId`), sessions,
+#: `Authorization`/`Cookie` headers; as `key=value`, `key: value` or JSON `"key": "value"`.
+_CREDENTIAL = re.compile(
+    r"""(?ix)
+    (?P<key>\b[\w.-]*(?:api[_-]?key|access[_-]?key(?:[_-]?id)?|token|secret|passw(?:or)?d
+        |signature|credential|session(?:[_-]?id)?)[\w.-]*
+      |\bsig|\bauthorization|\bset-cookie|\bcookie)
+    (?P<kq>["']?)(?P<sep>\s*[=:]\s*)(?P<q>["']?)
+    (?P<value>(?:(?:bearer|basic|token)\s+)?[^\s&"',;<>]+)
+    """
+)
+#: a bare `Bearer <token>` / `Basic <credentials>` wherever it appears.
+_AUTH_SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+#: a URL's query string (pre-signed URLs carry their signature there).
+_URL_QUERY = re.compile(r"(?i)\b(https?://[^\s?#\"'<>]+)\?[^\s#\"'<>]+")
+#: secret-looking blobs: JWTs, AWS access key ids, 32+ hex digits, and 32+ base64 characters
+#: mixing upper case, lower case and digits (identifiers such as Landsat product ids or CMR
+#: concept ids are upper case or short, and stay readable).
+_JWT = re.compile(r"\beyJ[\w-]{6,}\.[\w-]{6,}\.[\w-]*")
+_AWS_KEY_ID = re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")
+_HEX = re.compile(r"\b[0-9a-fA-F]{32,}\b")
+_BASE64 = re.compile(
+    r"(?<![\w+/=-])(?=[\w+/=-]*[a-z])(?=[\w+/=-]*[A-Z])(?=[\w+/=-]*\d)"
+    r"[\w+/-]{32,}={0,2}(?![\w+/=-])"
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def scrub(text: str, limit: int = MAX_QUOTED) -> str:
+    """Upstream text fit to quote to a client and to log: credential-looking values redacted.
+
+    Upstreams echo what they were sent (an M2M error may repeat the `X-Auth-Token`; a data host's
+    error page may print a pre-signed URL), and their text is relayed verbatim in error
+    descriptions, so a secret in it would reach every client (issue 10 #14).  What stays is
+    enough to see what went wrong.  Control characters go; the result is cut at `limit`.
+    """
+    text = _CONTROL.sub(" ", text)
+    text = _URL_QUERY.sub(rf"\1?{REDACTED}", text)
+    text = _CREDENTIAL.sub(lambda m: f"{m['key']}{m['kq']}{m['sep']}{m['q']}{REDACTED}", text)
+    text = _AUTH_SCHEME.sub(rf"\1 {REDACTED}", text)
+    for pattern in (_JWT, _AWS_KEY_ID, _HEX, _BASE64):
+        text = pattern.sub(REDACTED, text)
+    if len(text) > limit:
+        text = text[:limit].rstrip() + " …"
+    return text
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -99,9 +161,10 @@ def add_error_handlers(app: FastAPI) -> None:
         code = {400: "UpstreamRejected", 503: "UpstreamUnavailable", 504: "UpstreamTimeout"}.get(
             exc.status_code, "UpstreamError"
         )
-        log.warning("provider %s: %s (%s)", exc.provider, exc.message, exc.status_code)
+        message = scrub(exc.message)
+        log.warning("provider %s: %s (%s)", exc.provider, message, exc.status_code)
         return error_response(
-            exc.status_code, code, f"{exc.provider}: {exc.message}", headers, provider=exc.provider
+            exc.status_code, code, f"{exc.provider}: {message}", headers, provider=exc.provider
         )
 
     @app.exception_handler(RequestValidationError)
@@ -113,7 +176,13 @@ def add_error_handlers(app: FastAPI) -> None:
         code = {400: "BadRequest", 404: "NotFound", 405: "MethodNotAllowed"}.get(
             exc.status_code, "Error"
         )
-        return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405 and hasattr(request.app, "openapi"):
+            # every method the path serves, not just those of the first route Starlette tried
+            methods = allowed_methods(request.app.openapi(), request.url.path)
+            if methods:
+                headers["Allow"] = ", ".join(methods)
+        return error_response(exc.status_code, code, str(exc.detail), headers or None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -56,7 +56,7 @@ def test_request_id_is_echoed_generated_and_sent_upstream(sandbox, gateway):
     path = "MYD021KM/large/64MB.bin"
     href = (
         f"{gateway}/assets/"
-        f"{asset_token(Signer(['test-key']), 'cmr', f'{ed.onprem.url}/{path}', 600)}/x.bin"
+        f"{asset_token(Signer(['test-key']), 'cmr', f'{ed.onprem.url}/{path}', 600)}/64MB.bin"
     )
     httpx.post(f"{ed.onprem.url}/_sandbox/reset", timeout=10)
     ranged = httpx.get(href, headers={"Range": "bytes=0-9", "X-Request-ID": "dl-7"}, timeout=60)
