@@ -61,10 +61,23 @@ from stacbridge.store import Store, open_store
 log = logging.getLogger("stacbridge")
 
 #: request headers browsers may send and response headers they may read (design §2).
-CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "Range", "If-None-Match",
-                      "If-Modified-Since", "Accept"]
-CORS_EXPOSE_HEADERS = ["Content-Range", "Accept-Ranges", "Content-Length", "ETag",
-                       "Last-Modified", "Content-Disposition", "Retry-After"]
+CORS_ALLOW_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Range",
+    "If-None-Match",
+    "If-Modified-Since",
+    "Accept",
+]
+CORS_EXPOSE_HEADERS = [
+    "Content-Range",
+    "Accept-Ranges",
+    "Content-Length",
+    "ETag",
+    "Last-Modified",
+    "Content-Disposition",
+    "Retry-After",
+]
 
 
 class FilterPostRequest(BaseModel):
@@ -72,9 +85,11 @@ class FilterPostRequest(BaseModel):
 
     # Strict: pydantic's lax bool would take `"filter": 0` for `false` and answer nothing.
     filter_expr: dict[str, Any] | StrictBool | StrictStr | None = Field(
-        None, alias="filter",
+        None,
+        alias="filter",
         description="A CQL2 filter, as CQL2-JSON (an object, or the literal true/false) or "
-                    "CQL2 text.")
+        "CQL2 text.",
+    )
     filter_crs: str | None = Field(None, alias="filter-crs")
     filter_lang: Literal["cql2-json", "cql2-text"] | None = Field(None, alias="filter-lang")
 
@@ -102,8 +117,12 @@ class SearchPostBody(BaseSearchPostRequest):
         if isinstance(data, bytes | bytearray):
             got = "a body that is not JSON (send it as application/json)"
         else:
-            got = {list: "a JSON array", str: "a JSON string", bool: "a JSON boolean",
-                   type(None): "JSON null"}.get(type(data), "a JSON number")
+            got = {
+                list: "a JSON array",
+                str: "a JSON string",
+                bool: "a JSON boolean",
+                type(None): "JSON null",
+            }.get(type(data), "a JSON number")
         raise ValueError(f"the request body must be a JSON object (a STAC search), got {got}")
 
     @field_validator("bbox", mode="before")
@@ -151,10 +170,12 @@ class CollapseSlashesMiddleware:
         await self.app(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None,
-               providers: Sequence[Plugin] | None = None,
-               store: Store | None = None,
-               specs: Sequence[ProviderSpec] | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    providers: Sequence[Plugin] | None = None,
+    store: Store | None = None,
+    specs: Sequence[ProviderSpec] | None = None,
+) -> FastAPI:
     """Build the gateway.
 
     `settings` default to `load_settings()`; `providers` (already built) replace those the
@@ -164,16 +185,20 @@ def create_app(settings: Settings | None = None,
     settings = settings or load_settings(specs)
     configure_logging(settings.log_level)
     if not settings.secret_keys:
-        log.warning("no secret_keys configured: paging tokens and asset links are signed with "
-                    "a per-process key and stop working on restart or in other workers")
+        log.warning(
+            "no secret_keys configured: paging tokens and asset links are signed with "
+            "a per-process key and stop working on restart or in other workers"
+        )
     store = store or open_store(settings.store_url)
-    plugins = (list(providers) if providers is not None
-               else build_plugins(settings, store, specs if specs is not None else discover()))
+    plugins = (
+        list(providers)
+        if providers is not None
+        else build_plugins(settings, store, specs if specs is not None else discover())
+    )
     registry = Registry(plugins)
     if settings.description == Settings.model_fields["description"].default:
         # the default names the providers this deployment serves (never planned ones)
-        settings = settings.model_copy(
-            update={"description": describe([p.title for p in plugins])})
+        settings = settings.model_copy(update={"description": describe([p.title for p in plugins])})
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -189,8 +214,9 @@ def create_app(settings: Settings | None = None,
     client = StacClient(
         registry=registry,
         signer=signer,
-        presenter=Presenter(registry, AssetRewriter(signer, settings.asset_token_ttl),
-                            settings.title),
+        presenter=Presenter(
+            registry, AssetRewriter(signer, settings.asset_token_ttl), settings.title
+        ),
         default_limit=settings.default_limit,
         max_limit=settings.max_limit,
         title=settings.title,
@@ -204,18 +230,30 @@ def create_app(settings: Settings | None = None,
         TextOrJsonFilterExtension(client=client),  # type: ignore[arg-type]
     ]
     search_get = create_request_model(
-        "SearchGetRequest", base_model=BaseSearchGetRequest, extensions=extensions,
-        request_type="GET")
+        "SearchGetRequest",
+        base_model=BaseSearchGetRequest,
+        extensions=extensions,
+        request_type="GET",
+    )
     search_post = create_request_model(
-        "SearchPostRequest", base_model=SearchPostBody, extensions=extensions,
-        request_type="POST")
+        "SearchPostRequest", base_model=SearchPostBody, extensions=extensions, request_type="POST"
+    )
     items_get = create_request_model(
-        "ItemCollectionUri", base_model=ItemCollectionUri,
-        mixins=[GETTokenPagination, FieldsExtensionGetRequest, SortExtensionGetRequest,
-                FilterExtensionGetRequest, QueryExtensionGetRequest])
+        "ItemCollectionUri",
+        base_model=ItemCollectionUri,
+        mixins=[
+            GETTokenPagination,
+            FieldsExtensionGetRequest,
+            SortExtensionGetRequest,
+            FilterExtensionGetRequest,
+            QueryExtensionGetRequest,
+        ],
+    )
     collections_get = create_request_model(
-        "CollectionsGetRequest", base_model=BaseCollectionSearchGetRequest,
-        mixins=[GETTokenPagination, FreeTextExtensionGetRequest])
+        "CollectionsGetRequest",
+        base_model=BaseCollectionSearchGetRequest,
+        mixins=[GETTokenPagination, FreeTextExtensionGetRequest],
+    )
 
     app = FastAPI(
         title=settings.title,
@@ -226,11 +264,14 @@ def create_app(settings: Settings | None = None,
         lifespan=lifespan,
     )
     api = StacApi(
-        settings=ApiSettings(openapi_url="/api", docs_url="/api.html",
-                             stac_fastapi_title=settings.title,
-                             stac_fastapi_description=settings.description,
-                             stac_fastapi_landing_id="stacbridge",
-                             stac_fastapi_version=__version__),
+        settings=ApiSettings(
+            openapi_url="/api",
+            docs_url="/api.html",
+            stac_fastapi_title=settings.title,
+            stac_fastapi_description=settings.description,
+            stac_fastapi_landing_id="stacbridge",
+            stac_fastapi_version=__version__,
+        ),
         client=client,
         extensions=extensions,
         app=app,
@@ -245,12 +286,19 @@ def create_app(settings: Settings | None = None,
             Middleware(UnknownParametersMiddleware),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
             Middleware(CollapseSlashesMiddleware),
-            Middleware(ForwardedHeadersMiddleware, trusted_proxies=settings.trusted_proxies,
-                       allowed_hosts=settings.allowed_hosts),
-            Middleware(CORSMiddleware, allow_origins=settings.cors_origins,
-                       allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
-                       allow_headers=CORS_ALLOW_HEADERS, expose_headers=CORS_EXPOSE_HEADERS,
-                       max_age=600),
+            Middleware(
+                ForwardedHeadersMiddleware,
+                trusted_proxies=settings.trusted_proxies,
+                allowed_hosts=settings.allowed_hosts,
+            ),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+                allow_headers=CORS_ALLOW_HEADERS,
+                expose_headers=CORS_EXPOSE_HEADERS,
+                max_age=600,
+            ),
             Middleware(CacheControlMiddleware, metadata_max_age=settings.metadata_max_age),
         ],
     )
@@ -261,8 +309,11 @@ def create_app(settings: Settings | None = None,
     app.state.registry = registry
     app.state.settings = settings
 
-    @app.get("/catalogs/{provider_name}", tags=["Providers"],
-             summary="One provider's collections as a child catalog")
+    @app.get(
+        "/catalogs/{provider_name}",
+        tags=["Providers"],
+        summary="One provider's collections as a child catalog",
+    )
     async def provider_catalog(provider_name: str, request: Request):
         return json_response(await client.provider_catalog(provider_name, request))
 

@@ -34,14 +34,22 @@ def _installed_providers() -> str:
         except (ImportError, ValueError):
             return False
 
-    names = sorted({ep.name for ep in entry_points(group="stacbridge.providers")
-                    if present(ep.value.split(":")[0])})
+    names = sorted(
+        {
+            ep.name
+            for ep in entry_points(group="stacbridge.providers")
+            if present(ep.value.split(":")[0])
+        }
+    )
     return ", ".join(names) or "no providers installed"
 
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="stacbridge: one STAC API over the installed providers "
-                       f"({_installed_providers()}), with a signing asset proxy.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="stacbridge: one STAC API over the installed providers "
+    f"({_installed_providers()}), with a signing asset proxy.",
+)
 config_app = typer.Typer(no_args_is_help=True, help="Check the configuration.")
 app.add_typer(config_app, name="config")
 
@@ -72,11 +80,17 @@ def create_app_from_env():
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    sandbox: Annotated[bool, typer.Option(
-        "--sandbox", help="Start the provider emulators and point the gateway at them.")] = False,
+    sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--sandbox", help="Start the provider emulators and point the gateway at them."
+        ),
+    ] = False,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
-    config: Annotated[Path | None, typer.Option(
-        help="TOML settings file (same keys as the STACBRIDGE_* variables).")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="TOML settings file (same keys as the STACBRIDGE_* variables)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
     log_format: Annotated[str, typer.Option(help="json (one object a line) or text.")] = "json",
 ) -> None:
@@ -111,19 +125,31 @@ def serve(
     url = f"http://{host}:{port}"
     typer.echo(f"stacbridge listening on {url}" + ("  (sandbox providers)" if sandbox else ""))
     if os.environ.get("STACBRIDGE_STORE_URL", "").startswith("memory:"):
-        typer.echo("  state:     in memory: orders and logins are lost when it stops "
-                   "(set STACBRIDGE_STORE_URL=sqlite:///path/state.sqlite to keep them)")
+        typer.echo(
+            "  state:     in memory: orders and logins are lost when it stops "
+            "(set STACBRIDGE_STORE_URL=sqlite:///path/state.sqlite to keep them)"
+        )
     typer.echo(f"  API docs:  {url}/api.html")
-    typer.echo("  try:       python -c \"from pystac_client import Client; "
-               f"print(next(Client.open('{url}').search(collections=['HLSL30.v2.0'], "
-               "max_items=1).items()))\"")
+    typer.echo(
+        '  try:       python -c "from pystac_client import Client; '
+        f"print(next(Client.open('{url}').search(collections=['HLSL30.v2.0'], "
+        'max_items=1).items()))"'
+    )
     typer.echo(f"  operate:   {url}/metrics  {url}/readyz  {url}/healthz")
     try:
         # proxy_headers=False: the app's ForwardedHeadersMiddleware decides whom to trust
         # (settings.trusted_proxies); uvicorn's own would replace the peer address first.
-        uvicorn.run("stacbridge.cli:create_app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level=log_level, access_log=False,
-                    log_config=uvicorn_log_config(log_level, log_format), proxy_headers=False)
+        uvicorn.run(
+            "stacbridge.cli:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+            log_config=uvicorn_log_config(log_level, log_format),
+            proxy_headers=False,
+        )
     finally:
         if sandbox_env is not None:
             sandbox_env.stop()
@@ -134,8 +160,9 @@ def serve(
 @app.command()
 def providers(
     config: Annotated[Path | None, typer.Option(help="TOML settings file.")] = None,
-    sandbox: Annotated[bool, typer.Option(
-        "--sandbox", help="Start the provider emulators and check those.")] = False,
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Start the provider emulators and check those.")
+    ] = False,
 ) -> None:
     """Show each configured provider and whether it answers."""
     import asyncio
@@ -167,8 +194,10 @@ def providers(
                     continue
                 found = await catalog.list_collections(CollectionQuery())
                 sortable = ",".join(sorted(catalog.capabilities.sortable)) or "-"
-                typer.echo(f"{plugin.name:8} ok      {len(found)} collections  "
-                           f"({plugin.title}; sorts by {sortable})")
+                typer.echo(
+                    f"{plugin.name:8} ok      {len(found)} collections  "
+                    f"({plugin.title}; sorts by {sortable})"
+                )
             except Exception as exc:  # noqa: BLE001 - report, don't crash
                 failures += 1
                 typer.echo(f"{plugin.name:8} FAILED  {exc}")
@@ -185,8 +214,10 @@ def providers(
 
 
 _DATE = re.compile(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
-                        r"([Zz]|[+-]\d{2}:?\d{2})?")
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?"
+    r"([Zz]|[+-]\d{2}:?\d{2})?"
+)
 
 
 def _date_bound(value: str, end: bool) -> str:
@@ -232,15 +263,19 @@ def search(
     url: Annotated[str, typer.Argument(help="The gateway's root URL.")],
     collections: Annotated[list[str] | None, typer.Option("--collection", "-c")] = None,
     bbox: Annotated[str | None, typer.Option(help="west,south,east,north")] = None,
-    datetime: Annotated[str | None, typer.Option(
-        help="A date, RFC 3339 instant or interval (2024-01-01/2024-06-30, 2024-03, ../2020)"
-    )] = None,
+    datetime: Annotated[
+        str | None,
+        typer.Option(
+            help="A date, RFC 3339 instant or interval (2024-01-01/2024-06-30, 2024-03, ../2020)"
+        ),
+    ] = None,
     filter: Annotated[str | None, typer.Option(help="CQL2 text filter")] = None,
     max_items: Annotated[int, typer.Option(help="Stop after this many items.")] = 100,
     limit: Annotated[int, typer.Option(help="Page size asked of the gateway.")] = 100,
     output: Annotated[Path | None, typer.Option("-o", help="Write here (- for stdout).")] = None,
-    ndjson: Annotated[bool, typer.Option(help="One item per line instead of an "
-                                              "ItemCollection.")] = False,
+    ndjson: Annotated[
+        bool, typer.Option(help="One item per line instead of an ItemCollection.")
+    ] = False,
 ) -> None:
     """Search a STAC API (following `next` links) and write an ItemCollection or ndjson.
 
@@ -270,8 +305,11 @@ def search(
         out = sys.stdout
     else:
         assert output is not None
-        fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp",
-                                    dir=output.parent if str(output.parent) else ".")
+        fd, name = tempfile.mkstemp(
+            prefix=f".{output.name}.",
+            suffix=".tmp",
+            dir=output.parent if str(output.parent) else ".",
+        )
         tmp_path = Path(name)
         out = os.fdopen(fd, "w")
     next_url: str | None = url.rstrip("/") + "/search"
@@ -297,8 +335,10 @@ def search(
                     if ndjson:
                         out.write(json.dumps(feature) + "\n")
                 typer.echo(f"\r{len(items)} items", err=True, nl=False)
-                next_url = next((link["href"] for link in page.get("links", [])
-                                 if link.get("rel") == "next"), None)
+                next_url = next(
+                    (link["href"] for link in page.get("links", []) if link.get("rel") == "next"),
+                    None,
+                )
         typer.echo("", err=True)
         if not ndjson:
             json.dump({"type": "FeatureCollection", "features": items}, out)
@@ -331,8 +371,12 @@ def config_check(
     try:
         settings = load_settings()
     except ValidationError as exc:
-        typer.echo(f"stacbridge: invalid settings ({exc.error_count()} errors"
-                   + (f", file {source}" if source else "") + "):", err=True)
+        typer.echo(
+            f"stacbridge: invalid settings ({exc.error_count()} errors"
+            + (f", file {source}" if source else "")
+            + "):",
+            err=True,
+        )
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "(top level)"
             typer.echo(f"  {where}: {error['msg']}", err=True)
@@ -347,20 +391,28 @@ def config_check(
         with open(source, "rb") as f:
             unknown = sorted(set(tomllib.load(f)) - set(type(settings).model_fields))
         if unknown:
-            _fail(f"{source}: unknown setting{'s' if len(unknown) > 1 else ''} "
-                  f"{', '.join(unknown)}", 2)
+            _fail(
+                f"{source}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}",
+                2,
+            )
     effective = settings.model_dump(mode="json")  # SecretStr -> "**********"
     from stacbridge.app import describe
     from stacbridge.config import Settings
     from stacbridge.registry import discover
 
     if settings.description == Settings.model_fields["description"].default:
-        enabled = [s.title for s in discover()
-                   if getattr(getattr(settings, s.name, None), "enabled", False)]
+        enabled = [
+            s.title
+            for s in discover()
+            if getattr(getattr(settings, s.name, None), "enabled", False)
+        ]
         effective["description"] = describe(enabled)  # what the landing page will say
     effective["store_url"] = _mask_url_password(str(effective.get("store_url", "")))
-    typer.echo(f"settings ok ({'file ' + source if source else 'no file'}, environment "
-               "STACBRIDGE_*); effective values, secrets masked:", err=True)
+    typer.echo(
+        f"settings ok ({'file ' + source if source else 'no file'}, environment "
+        "STACBRIDGE_*); effective values, secrets masked:",
+        err=True,
+    )
     typer.echo(json.dumps(effective, indent=2, sort_keys=True))
 
 
@@ -371,18 +423,29 @@ def _mask_url_password(url: str) -> str:
 
 @app.command()
 def download(
-    url: Annotated[str, typer.Argument(
-        help="A STAC Item URL, or a gateway /search?... URL (its next links are followed).")],
+    url: Annotated[
+        str,
+        typer.Argument(
+            help="A STAC Item URL, or a gateway /search?... URL (its next links are followed)."
+        ),
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory to write to.")] = Path(
-        "."),
-    asset: Annotated[list[str] | None, typer.Option(
-        "--asset", "-a", help="Asset key to fetch (repeatable); default: the data assets.")] = None,
+        "."
+    ),
+    asset: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--asset", "-a", help="Asset key to fetch (repeatable); default: the data assets."
+        ),
+    ] = None,
     parallel: Annotated[int, typer.Option(help="Downloads at once.", min=1, max=64)] = 4,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be fetched.")] = False,
-    max_items: Annotated[int, typer.Option(
-        help="For a search URL: stop after this many items.", min=1)] = 1000,
-    order_timeout: Annotated[float, typer.Option(
-        help="Seconds to wait for products being prepared (202 + Retry-After).")] = 3600.0,
+    max_items: Annotated[
+        int, typer.Option(help="For a search URL: stop after this many items.", min=1)
+    ] = 1000,
+    order_timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for products being prepared (202 + Retry-After).")
+    ] = 3600.0,
 ) -> None:
     """Download assets through the proxy: parallel, resumable (.part + Range), checksummed,
     waiting for orders.  Files land in OUTPUT/<item id>/<file name>."""
@@ -396,8 +459,9 @@ def download(
         _fail(f"not an http(s) URL: {url}", 2)
 
     async def main() -> int:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(120, connect=10),
-                                     follow_redirects=True) as client:
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(120, connect=10), follow_redirects=True
+        ) as client:
             try:
                 items = await collect_items(client, url, max_items)
             except UsageError as exc:
@@ -406,8 +470,11 @@ def download(
             if asset:
                 missing = sorted(set(asset) - {j.key for j in jobs})
                 if missing:
-                    typer.echo(f"stacbridge: no asset {', '.join(missing)} in any of the "
-                               f"{len(items)} items", err=True)
+                    typer.echo(
+                        f"stacbridge: no asset {', '.join(missing)} in any of the "
+                        f"{len(items)} items",
+                        err=True,
+                    )
             if not jobs:
                 _fail(f"nothing to download: {len(items)} items, no matching assets", 1)
             if dry_run:
@@ -415,8 +482,10 @@ def download(
                     size = f"{job.size} bytes" if job.size else "size unknown"
                     check = "checksum" if job.checksum else "no checksum"
                     typer.echo(f"{job.item_id}  {job.key}  -> {job.path}  ({size}, {check})")
-                typer.echo(f"{len(jobs)} files from {len(items)} items (dry run: nothing "
-                           "fetched)", err=True)
+                typer.echo(
+                    f"{len(jobs)} files from {len(items)} items (dry run: nothing fetched)",
+                    err=True,
+                )
                 return 0
             return await _download_with_progress(client, jobs, parallel, order_timeout)
 
@@ -438,14 +507,22 @@ async def _download_with_progress(client, jobs, parallel: int, order_timeout: fl
     from stacbridge.download import Downloader
 
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-               TransferSpeedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     failed = 0
     # not a terminal (a log, CI): no live bars, the one line per event below says it all
-    with Progress(*columns, console=console, transient=False,
-                  disable=not console.is_terminal) as progress:
-        tasks = {id(job): progress.add_task(f"{job.item_id}/{job.path.name}", total=None,
-                                            start=False) for job in jobs}
+    with Progress(
+        *columns, console=console, transient=False, disable=not console.is_terminal
+    ) as progress:
+        tasks = {
+            id(job): progress.add_task(f"{job.item_id}/{job.path.name}", total=None, start=False)
+            for job in jobs
+        }
 
         def update(job, event: str, value) -> None:
             nonlocal failed
@@ -454,9 +531,12 @@ async def _download_with_progress(client, jobs, parallel: int, order_timeout: fl
             if event == "start":
                 resumed, total = value
                 progress.start_task(task)
-                progress.update(task, total=total, completed=resumed,
-                                description=name + (f" (resumed at {resumed})" if resumed
-                                                    else ""))
+                progress.update(
+                    task,
+                    total=total,
+                    completed=resumed,
+                    description=name + (f" (resumed at {resumed})" if resumed else ""),
+                )
             elif event == "advance":
                 progress.advance(task, value)
             elif event == "waiting":
@@ -477,8 +557,9 @@ async def _download_with_progress(client, jobs, parallel: int, order_timeout: fl
                         detail += f", {value.message}"
                     console.print(f"{value.status:8} {job.path} ({detail})")
 
-        await Downloader(client, parallel=parallel, order_timeout=order_timeout,
-                         progress=update).run(jobs)
+        await Downloader(
+            client, parallel=parallel, order_timeout=order_timeout, progress=update
+        ).run(jobs)
     total = len(jobs)
     summary = f"{total - failed} of {total} files downloaded"
     console.print(summary + (f", {failed} failed" if failed else ""))

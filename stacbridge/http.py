@@ -27,8 +27,9 @@ log = logging.getLogger("stacbridge.http")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-def make_client(settings: HttpSettings, *, streams: bool = False,
-                **kwargs: Any) -> httpx.AsyncClient:
+def make_client(
+    settings: HttpSettings, *, streams: bool = False, **kwargs: Any
+) -> httpx.AsyncClient:
     """An AsyncClient sized and timed for one upstream.
 
     `streams`: the client also carries downloads streamed to clients.  Its pool then has
@@ -101,9 +102,15 @@ def _where(url: httpx.URL | str) -> str:
     return f"{url.host}{url.path}"
 
 
-async def send_with_retries(client: httpx.AsyncClient, provider: str, request: httpx.Request,
-                            settings: HttpSettings, *, stream: bool = False,
-                            retry_statuses: frozenset[int] = RETRY_STATUSES) -> httpx.Response:
+async def send_with_retries(
+    client: httpx.AsyncClient,
+    provider: str,
+    request: httpx.Request,
+    settings: HttpSettings,
+    *,
+    stream: bool = False,
+    retry_statuses: frozenset[int] = RETRY_STATUSES,
+) -> httpx.Response:
     """Send `request`, retrying transient faults; returns the first non-retryable response.
 
     `retry_statuses` lets an API whose error envelopes ride on a 5xx (M2M answers its own
@@ -124,22 +131,29 @@ async def send_with_retries(client: httpx.AsyncClient, provider: str, request: h
             metrics.UPSTREAM_ERRORS.labels(provider, "timeout").inc()
             if attempt >= settings.retries:
                 readiness.record_upstream(provider, False, f"timeout at {_where(request.url)}")
-                raise ProviderError(provider, f"timed out talking to {_where(request.url)}",
-                                    status_code=504) from exc
+                raise ProviderError(
+                    provider, f"timed out talking to {_where(request.url)}", status_code=504
+                ) from exc
             delay = None
         except httpx.TransportError as exc:
             metrics.UPSTREAM_ERRORS.labels(provider, "transport").inc()
             if attempt >= settings.retries:
                 readiness.record_upstream(provider, False, f"cannot reach {_where(request.url)}")
-                raise ProviderError(provider, f"cannot reach {_where(request.url)}: "
-                                    f"{type(exc).__name__}", status_code=502) from exc
+                raise ProviderError(
+                    provider,
+                    f"cannot reach {_where(request.url)}: {type(exc).__name__}",
+                    status_code=502,
+                ) from exc
             delay = None
         except (httpx.InvalidURL, httpx.RequestError) as exc:
             # not transient, so not retried: an answer httpx cannot read — a redirect whose
             # Location it cannot parse (it builds the next request even when not following
             # redirects), a body it cannot decode
-            raise ProviderError(provider, f"unreadable answer from {_where(request.url)}: "
-                                f"{type(exc).__name__}", status_code=502) from exc
+            raise ProviderError(
+                provider,
+                f"unreadable answer from {_where(request.url)}: {type(exc).__name__}",
+                status_code=502,
+            ) from exc
         else:
             if response.status_code not in retry_statuses:
                 readiness.record_upstream(provider, True)
@@ -147,21 +161,31 @@ async def send_with_retries(client: httpx.AsyncClient, provider: str, request: h
             metrics.UPSTREAM_ERRORS.labels(provider, str(response.status_code)).inc()
             if attempt >= settings.retries:
                 readiness.record_upstream(
-                    provider, False, f"{response.status_code} at {_where(request.url)}")
+                    provider, False, f"{response.status_code} at {_where(request.url)}"
+                )
             delay = retry_after_seconds(response.headers.get("retry-after"))
             if attempt >= settings.retries:
                 status = response.status_code
                 await response.aclose()
                 if status in (429, 503):
-                    raise ProviderError(provider, f"upstream busy ({status}) at "
-                                        f"{_where(request.url)}", status_code=503,
-                                        retry_after=int(delay) if delay else 5)
-                raise ProviderError(provider, f"upstream error {status} at "
-                                    f"{_where(request.url)}", status_code=502)
+                    raise ProviderError(
+                        provider,
+                        f"upstream busy ({status}) at {_where(request.url)}",
+                        status_code=503,
+                        retry_after=int(delay) if delay else 5,
+                    )
+                raise ProviderError(
+                    provider, f"upstream error {status} at {_where(request.url)}", status_code=502
+                )
             await response.aclose()
         backoff = settings.backoff * (2**attempt)
         wait = min(settings.max_backoff, delay if delay is not None else backoff)
-        log.info("%s: retrying %s in %.2fs (attempt %d)", provider, _where(request.url), wait,
-                 attempt + 1)
+        log.info(
+            "%s: retrying %s in %.2fs (attempt %d)",
+            provider,
+            _where(request.url),
+            wait,
+            attempt + 1,
+        )
         await asyncio.sleep(wait)
         attempt += 1

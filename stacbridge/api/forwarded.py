@@ -135,7 +135,10 @@ class ForwardedHeadersMiddleware:
         host = _without_default_port(host, scheme)
         kept = [(n, v) for n, v in headers if n not in FORWARDED_HEADERS and n != b"host"]
         kept.append((b"host", host.encode("latin-1")))
-        await self.app({**scope, "scheme": scheme, "headers": kept}, receive, send)
+        # in place, as uvicorn's own proxy-headers middleware does: the outer middlewares
+        # (metrics, access log) read the matched route from this same scope afterwards
+        scope["scheme"], scope["headers"] = scheme, kept
+        await self.app(scope, receive, send)
 
     def _problem(self, host: str, scheme: str) -> str | None:
         if scheme not in ("http", "https"):

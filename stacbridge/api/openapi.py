@@ -151,7 +151,49 @@ def describe_responses(document: dict[str, Any]) -> dict[str, Any]:
                     responses[str(status)] = _error_response(status)
     _drop_unreferenced(document, ("HTTPValidationError", "ValidationError"))
     _fields_sets_take_duplicates(document)
+    _lists_may_be_comma_separated(document)
+    _item_pages_may_be_partial(document)
     return document
+
+
+#: what a search or items page is, whatever `fields` left of its items.
+PARTIAL_ITEM_PAGE: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "features", "links"],
+    "properties": {
+        "type": {"const": "FeatureCollection"},
+        "features": {
+            "type": "array",
+            "items": {"type": "object", "required": ["id"]},
+            "description": "STAC Items; with `fields`, only the fields asked for (and `id`, "
+            "`type`, `stac_version`, `collection`).",
+        },
+        "links": {"type": "array", "items": {"type": "object"}},
+        "numberMatched": {"type": "integer", "minimum": 0},
+        "numberReturned": {"type": "integer", "minimum": 0},
+    },
+}
+
+
+def _item_pages_may_be_partial(document: dict[str, Any]) -> None:
+    """The fields extension returns Items without the fields a client excluded, so the
+    generated `ItemCollection` schema (every Item whole) would be a false promise."""
+    for path in ("/search", "/collections/{collection_id}/items"):
+        for operation in document.get("paths", {}).get(path, {}).values():
+            ok = operation.get("responses", {}).get("200") if isinstance(operation, dict) else None
+            if ok and "content" in ok:
+                for media in ok["content"].values():
+                    media["schema"] = PARTIAL_ITEM_PAGE
+
+
+def _lists_may_be_comma_separated(document: dict[str, Any]) -> None:
+    """POST `collections`/`ids` may also be one comma-separated string, as GET sends them
+    (stac-api-validator's sort and query checks do so); the document says so."""
+    body = document.get("components", {}).get("schemas", {}).get("SearchPostRequest", {})
+    for name in ("collections", "ids"):
+        prop = body.get("properties", {}).get(name)
+        if prop is not None and "anyOf" in prop:
+            prop["anyOf"].insert(1, {"type": "string", "description": "comma-separated"})
 
 
 def _fields_sets_take_duplicates(document: dict[str, Any]) -> None:

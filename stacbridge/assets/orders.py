@@ -110,8 +110,16 @@ Poll = Callable[[Order], Awaitable[Order]]
 class OrderBook:
     """Stores one provider's orders and runs their poll loops."""
 
-    def __init__(self, store: Store, provider: str, poll: Poll, *, interval: float = 5.0,
-                 max_interval: float = 60.0, lease_ttl: float = LEASE_TTL) -> None:
+    def __init__(
+        self,
+        store: Store,
+        provider: str,
+        poll: Poll,
+        *,
+        interval: float = 5.0,
+        max_interval: float = 60.0,
+        lease_ttl: float = LEASE_TTL,
+    ) -> None:
         self.store = store
         self.provider = provider
         self._poll = poll
@@ -141,7 +149,8 @@ class OrderBook:
         task = self._tasks.get(order_id)
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(
-                self._run(order_id), name=f"order-poll:{self.provider}:{order_id}")
+                self._run(order_id), name=f"order-poll:{self.provider}:{order_id}"
+            )
             self._tasks[order_id] = task
             task.add_done_callback(functools.partial(self._forget, order_id))
 
@@ -191,8 +200,7 @@ class OrderBook:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a failed poll is retried later
-                    log.warning("%s: polling order %s failed: %s", self.provider, order_id,
-                                exc)
+                    log.warning("%s: polling order %s failed: %s", self.provider, order_id, exc)
                 if order.status != PENDING:
                     return
             await self._wait(order_id, delay, renew=held)
@@ -242,8 +250,9 @@ class OrderDesk:
     ) -> None:
         self.store = store
         self.provider = provider
-        self.book = OrderBook(store, provider, poll, interval=interval, max_interval=max_interval,
-                              lease_ttl=lease_ttl)
+        self.book = OrderBook(
+            store, provider, poll, interval=interval, max_interval=max_interval, lease_ttl=lease_ttl
+        )
         self._place = place
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -278,22 +287,29 @@ class OrderDesk:
         if answer is not None:
             return answer
         if not place:  # a HEAD: describe, never order (no side effect upstream)
-            return AssetPending(retry_after=1, status={
-                "id": order_id, "status": "orderable",
-                "message": "not ordered yet: a GET of this href orders it"})
+            return AssetPending(
+                retry_after=1,
+                status={
+                    "id": order_id,
+                    "status": "orderable",
+                    "message": "not ordered yet: a GET of this href orders it",
+                },
+            )
         lock = self._locks.setdefault(order_id, asyncio.Lock())
         async with lock:  # re-check: another request may have placed it meanwhile
             order = await self.book.get(order_id)
             answer = self._answer(order, file)
             if answer is not None:
                 return answer
-            order = Order(id=order_id, provider=self.provider, ref=ref,
-                          upstream=dict(upstream or {}))
+            order = Order(
+                id=order_id, provider=self.provider, ref=ref, upstream=dict(upstream or {})
+            )
             order = await self._place(order)
             await self.book.put(order)
         if order.status == FAILED:
-            raise ProviderError(self.provider,
-                                f"cannot deliver this product: {order.message or 'failed'}")
+            raise ProviderError(
+                self.provider, f"cannot deliver this product: {order.message or 'failed'}"
+            )
         answer = self._answer(order, file)
         if answer is None:
             raise ProviderError(self.provider, "the order is ready but has no such result file")

@@ -55,9 +55,18 @@ log = logging.getLogger("stacbridge.proxy")
 COALESCE = 1 << 20
 
 #: upstream response headers a client gets back (nothing else: no cookies, no upstream auth).
-PASSED_HEADERS = ("content-type", "content-length", "content-range", "accept-ranges", "etag",
-                  "last-modified", "content-disposition", "content-encoding", "cache-control",
-                  "expires")
+PASSED_HEADERS = (
+    "content-type",
+    "content-length",
+    "content-range",
+    "accept-ranges",
+    "etag",
+    "last-modified",
+    "content-disposition",
+    "content-encoding",
+    "cache-control",
+    "expires",
+)
 
 
 async def coalesce(chunks: AsyncIterator[bytes], size: int = COALESCE) -> AsyncIterator[bytes]:
@@ -152,19 +161,23 @@ def create_asset_router(
         started = time.perf_counter()
         method: Literal["GET", "HEAD"] = "HEAD" if request.method == "HEAD" else "GET"
         resolution = await source.resolve_asset(
-            AssetRequest(ref=ref, method=method, headers=dict(request.headers)))
+            AssetRequest(ref=ref, method=method, headers=dict(request.headers))
+        )
         varies: tuple[str, ...] = ()
         if isinstance(resolution, AssetRedirect):
             varies = ("Origin",)  # browsers get the bytes, other clients the redirect
             proxy = targets.proxy_settings(request.app)
             credentialed = isinstance(resolution, CredentialedRedirect)
-            hides_account = (isinstance(resolution, CredentialedRedirect)
-                             and resolution.service_account
-                             and not proxy.redirects_reveal_account)
+            hides_account = (
+                isinstance(resolution, CredentialedRedirect)
+                and resolution.service_account
+                and not proxy.redirects_reveal_account
+            )
             if method == "HEAD" or "origin" in request.headers or hides_account:
                 try:
                     opened = await targets.fetcher(request.app).open(
-                        provider_name, resolution.url, method, forwarded_headers(request.headers))
+                        provider_name, resolution.url, method, forwarded_headers(request.headers)
+                    )
                 except ProviderError as exc:
                     if hides_account:
                         raise
@@ -177,12 +190,15 @@ def create_asset_router(
         timing = {"Server-Timing": f"upstream;dur={upstream_ms:.1f}"}
         if isinstance(resolution, AssetRedirect):
             add_vary(timing, *varies)
-            return RedirectResponse(resolution.url, status_code=resolution.status,
-                                    headers=timing)
+            return RedirectResponse(resolution.url, status_code=resolution.status, headers=timing)
         if isinstance(resolution, AssetPending):
-            return error_response(202, "OrderPending", "the product is being prepared; retry "
-                                  "later", {"Retry-After": str(resolution.retry_after), **timing},
-                                  order=resolution.status)
+            return error_response(
+                202,
+                "OrderPending",
+                "the product is being prepared; retry later",
+                {"Retry-After": str(resolution.retry_after), **timing},
+                order=resolution.status,
+            )
         assert isinstance(resolution, AssetStream)
         upstream = resolution.response
         headers = {k: v for k, v in upstream.headers.items() if k.lower() in PASSED_HEADERS}
@@ -202,9 +218,13 @@ def create_asset_router(
             return Response(status_code=upstream.status_code, headers=headers)
         idle = targets.proxy_settings(request.app).idle_timeout
         body = metered_stream(coalesce(upstream.aiter_raw()), provider_name)  # bytes, streams
-        return IdleBoundedStream(body, status_code=upstream.status_code,
-                                 headers=headers, background=BackgroundTask(upstream.aclose),
-                                 idle_timeout=idle)
+        return IdleBoundedStream(
+            body,
+            status_code=upstream.status_code,
+            headers=headers,
+            background=BackgroundTask(upstream.aclose),
+            idle_timeout=idle,
+        )
 
     async def listing(token: str, request: Request) -> Response:
         """`<href-without-name>/`: GDAL lists the "directory" of a file it opens; there is
@@ -213,12 +233,21 @@ def create_asset_router(
         raise NotFound("an asset link is a file, not a directory")
 
     for method in ("GET", "HEAD"):
-        router.add_api_route("/assets/{token}/", listing, methods=[method],
-                             include_in_schema=False, operation_id=f"asset_dir_{method.lower()}")
+        router.add_api_route(
+            "/assets/{token}/",
+            listing,
+            methods=[method],
+            include_in_schema=False,
+            operation_id=f"asset_dir_{method.lower()}",
+        )
     for path in ("/assets/{token}", "/assets/{token}/{name}"):
         for method in ("GET", "HEAD"):
             router.add_api_route(
-                path, serve, methods=[method], include_in_schema=path == "/assets/{token}",
+                path,
+                serve,
+                methods=[method],
+                include_in_schema=path == "/assets/{token}",
                 operation_id=f"asset_{method.lower()}{'_named' if '{name}' in path else ''}",
-                summary="Download an asset through the signing proxy")
+                summary="Download an asset through the signing proxy",
+            )
     return router

@@ -21,7 +21,8 @@ def http(gateway) -> Iterator[httpx.Client]:
 @pytest.mark.parametrize(
     ("path", "params", "unknown"),
     [
-        ("/search", {"collections": HLS, "query": '{"eo:cloud_cover":{"lt":10}}'}, "'query'"),
+        # `query` is the query extension now; a misspelling of it must still be refused
+        ("/search", {"collections": HLS, "qeury": '{"eo:cloud_cover":{"lt":10}}'}, "'qeury'"),
         ("/search", {"colections": HLS}, "'colections'"),
         ("/collections", {"q": "HLS", "sortby": "title"}, "'sortby'"),
         (f"/collections/{HLS}/items", {"limit": 1, "f": "json"}, "'f'"),
