@@ -343,6 +343,6 @@ def test_readme_minnesota_example_finds_both_hls_collections(big, monkeypatch) -
         assert found, short_name
         assert all("T15U" in g["umm"]["GranuleUR"] for g in found)
     datasets = earthaccess.search_datasets(doi="10.5067/HLS/HLSS30.002")
-    assert [d.concept_id() for d in datasets] == [HLSS30_CONCEPT_ID]
+    assert [d["meta"]["concept-id"] for d in datasets] == [HLSS30_CONCEPT_ID]
     hlss30 = cmr.CollectionQuery(mode=big).short_name("HLSS30").get(1)
     assert hlss30[0]["id"] == HLSS30_CONCEPT_ID

@@ -218,7 +218,7 @@ def collection_entry(item: dict, cloud_hosted: bool) -> dict:
         entry["time_start"] = _time(min(starts, key=parse_datetime_ms))
     ends = [r.get("EndingDateTime") for r in ranges]
     if ends and all(ends):
-        entry["time_end"] = _time(max(ends, key=parse_datetime_ms))  # type: ignore[arg-type]
+        entry["time_end"] = _time(max(ends, key=parse_datetime_ms))
     entry["version_id"] = str(umm.get("Version", ""))
     entry["updated"] = _time(updated)
     entry["dataset_id"] = umm.get("EntryTitle")

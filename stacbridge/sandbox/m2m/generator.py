@@ -400,7 +400,7 @@ class LandsatC2Scenes:
         self.land_delta = [rng.randint(-900, 300) for _ in range(CLOUD_PERIOD)]
         self.rmse_table = [rng.randint(3_200, 11_800) for _ in range(CLOUD_PERIOD)]
         self.cloud_offsets = [(s * 37) % CLOUD_PERIOD for s in range(self.k)]
-        self._size_salt = rng.randrange(1 << 30)
+        self._size_salt = rng.randrange(1 << 30)  # drawn so later draws stay as they were
         self.cloud_text = [f"{v / 100:.2f}" for v in range(10_001)]
 
     # -- per-index properties ----------------------------------------------------------------------
@@ -485,10 +485,6 @@ class LandsatC2Scenes:
             )
         )
         return elevation, azimuth % 360.0
-
-    def bundle_size(self, i: int, level: str) -> int:
-        base = 780_000_000 if level == "L1" else 820_000_000
-        return base + (i * 2_654_435_761 + self._size_salt + len(level)) % 360_000_000
 
     # -- inversions --------------------------------------------------------------------------------
     def _index(self, sat: str, path: int, row: int, day: int) -> int | None:
