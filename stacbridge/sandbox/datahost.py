@@ -30,6 +30,13 @@ Every app has the `/_sandbox/requests|stats|clock|reset` endpoints described in 
 (`_kit.sandbox_app`).
 `EarthdataSandbox` starts EDL, S3, a redirecting host, a streaming host and a plain host on
 loopback, sharing one clock and one `FileSource`.
+
+Guesses (no recording; kept here so they stay visible): the session cookie's name and
+attributes, the 401 bodies (HTML for browsers, JSON otherwise), the 307 (not 302/303) to S3, the
+pre-signed query's `A-userid` and its one-hour expiry, S3's XML error wording, serving several
+ranges as the whole object; the files themselves are `files.py`'s deterministic stand-ins (an
+HLS granule file is a full 3660 x 3660 tile so that it agrees with its granule's metadata; the
+pixel values are invented).
 """
 
 from __future__ import annotations

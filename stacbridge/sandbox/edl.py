@@ -31,6 +31,10 @@ Every sandbox host also answers (outside the emulated API; the clock and the rec
 by every app given the same `SandboxClock`), `POST /_sandbox/reset` (clears log and counters),
 and, EDL only, `POST /_sandbox/clients` `{"client_id", "client_secret", "redirect_uris"}`:
 registering an application, which a data host does for itself.
+
+Guesses (no recording; kept here so they stay visible): the login page's HTML and the exact
+`WWW-Authenticate` realm text, the lifetimes (10-minute codes, `token_ttl` user tokens), the JWT
+claims beyond `uid`/`exp`, the profile's fields, and the JSON error bodies' wording.
 """
 
 from __future__ import annotations

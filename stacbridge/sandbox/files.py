@@ -4,9 +4,11 @@ A data host asks a `FileSource` two things: `stat(path)` (size, ETag, Last-Modif
 None when the file does not exist) and `read(path, start, end)`, an async iterator over
 `bytes[start:end]` in chunks, so a host serves any size in constant memory.
 
-- `CogFiles`: `*.tif` is a real Cloud-Optimized GeoTIFF (512 x 512 uint16, 256-pixel tiles, one
-  overview level, DEFLATE) whose pixels `expected_pixels(path)` returns; its CRS is the UTM zone of
-  an MGRS tile named in the file name (`...T15UXP...` → EPSG:32615), else EPSG:4326. `*.jpg` and
+- `CogFiles`: `*.tif` is a real Cloud-Optimized GeoTIFF (uint16, 256-pixel tiles, overviews,
+  DEFLATE) whose pixels `expected_pixels(path)` returns; its CRS is the UTM zone of an MGRS tile
+  named in the file name (`...T15UXP...` → EPSG:32615), else EPSG:4326. An HLS granule file
+  (`HLS.L30.T15UXP....tif`) is a full 3660 x 3660 tile of 30 m pixels from the tile's ULX/ULY,
+  as the granule's metadata says (`cog_grid`); any other file is 512 x 512. `*.jpg` and
   `*.png` are small valid images, `*.json` valid JSON, `*.xml` valid XML, anything else
   deterministic bytes (HDF5 / netCDF magic numbers for `.h5` / `.nc`) of a size taken from the path.
   A path with a segment starting with `missing` does not exist.
@@ -19,6 +21,7 @@ None when the file does not exist) and `read(path, start, end)`, an async iterat
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -28,6 +31,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -108,10 +112,17 @@ class _LRU:
 
 COG_SIZE = 512
 COG_BLOCK = 256
+#: HLS v2.0 granules are 3660 x 3660 pixels of 30 m (their NROWS/NCOLS/SPATIAL_RESOLUTION), and
+#: the gateway puts that in `proj:shape`/`proj:transform`: a reader that trusts it (GDAL's STACIT)
+#: reads the whole grid, so an HLS file must really be that size, or it reads zeros.
+HLS_SIZE = 3660
+HLS_RESOLUTION = 30.0
 _MGRS = re.compile(r"(?:^|[._/-])T(\d{2})([C-HJ-NP-X])([A-HJ-NP-Z][A-HJ-NP-V])(?=[._/-]|$)")
+_HLS_NAME = re.compile(r"^HLS\.[LS]30\.T\d{2}[C-HJ-NP-X][A-HJ-NP-Z][A-HJ-NP-V]\.")
 _COLUMN_SETS = ("STUVWXYZ", "ABCDEFGH", "JKLMNPQR")  # 100 km column letters by zone % 3
 _ROW_LETTERS = "ABCDEFGHJKLMNPQRSTUV"
 _BANDS = "CDEFGHJKLMNPQRSTUVWX"
+_CMR_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cmr"
 
 
 def mgrs_tile(path: str) -> str | None:
@@ -136,26 +147,71 @@ def _mgrs_origin(zone: int, band: str, square: str) -> tuple[int, float, float]:
     return epsg, float(easting), float(northing)
 
 
-def cog_georeference(path: str) -> tuple[int, tuple[float, float, float, float, float, float]]:
-    """EPSG code and GDAL geotransform of the COG generated for `path`."""
+@functools.lru_cache(maxsize=1)
+def recorded_hls_origins() -> dict[str, tuple[float, float]]:
+    """ULX/ULY of the HLS tiles the recorded CMR granules describe, by MGRS tile id.
+
+    The Sentinel-2 tiling grid does not start every tile on its 100 km square's corner (the
+    recorded T15UWP starts at 499980, not 500000), so the files of a recorded granule take the
+    recorded origin; every other tile starts on the square's corner, as the CMR generator
+    writes it in ULX/ULY.
+    """
+    out: dict[str, tuple[float, float]] = {}
+    for fixture in sorted(_CMR_FIXTURES.glob("granules_umm_json__HLS*.json")):
+        for item in json.loads(fixture.read_text("utf-8")).get("items", []):
+            attrs = {
+                a.get("Name"): (a.get("Values") or [None])[0]
+                for a in item["umm"].get("AdditionalAttributes") or []
+            }
+            if attrs.get("MGRS_TILE_ID") and attrs.get("ULX") and attrs.get("ULY"):
+                out[attrs["MGRS_TILE_ID"]] = (float(attrs["ULX"]), float(attrs["ULY"]))
+    return out
+
+
+def cog_grid(path: str) -> tuple[int, tuple[float, float, float, float, float, float], int]:
+    """EPSG code, GDAL geotransform and size (square, pixels) of the COG generated for `path`.
+
+    An HLS granule file (`HLS.L30.T15UXP....tif`) is a full HLS tile: 3660 x 3660 pixels of 30 m
+    from the tile's ULX/ULY, exactly what the granule's metadata (and so `proj:shape` and
+    `proj:transform`) says. Other files named after an MGRS tile are 512 x 512 pixels of 30 m
+    from the square's corner; the rest are small EPSG:4326 rasters somewhere on Earth.
+    """
+    name = path.rsplit("/", 1)[-1]
     tile = mgrs_tile(path)
     if tile:
         epsg, easting, northing = _mgrs_origin(int(tile[:2]), tile[2], tile[3:])
-        # Sentinel-2/HLS tiles start at the square's top-left corner; 30 m pixels like HLS.
-        return epsg, (easting, 30.0, 0.0, northing + 100_000, 0.0, -30.0)
+        ulx, uly = easting, northing + 100_000
+        size = COG_SIZE
+        if _HLS_NAME.match(name):
+            ulx, uly = recorded_hls_origins().get(tile, (ulx, uly))
+            size = HLS_SIZE
+        return epsg, (ulx, HLS_RESOLUTION, 0.0, uly, 0.0, -HLS_RESOLUTION), size
     seed = path_seed(path)
     west = -180 + (seed % 3500) / 10
     north = -60 + ((seed >> 16) % 1400) / 10
-    return 4326, (west, 0.0003, 0.0, north, 0.0, -0.0003)
+    return 4326, (west, 0.0003, 0.0, north, 0.0, -0.0003), COG_SIZE
+
+
+def cog_georeference(path: str) -> tuple[int, tuple[float, float, float, float, float, float]]:
+    """EPSG code and GDAL geotransform of the COG generated for `path`."""
+    epsg, gt, _ = cog_grid(path)
+    return epsg, gt
 
 
 def expected_pixels(path: str) -> np.ndarray:
-    """The (512, 512) uint16 band of the COG served for `path`: a gradient plus seeded noise."""
+    """The uint16 band of the COG served for `path` (`cog_grid` gives its size): a gradient plus
+    seeded noise that is constant over 32 x 32 blocks, so a full-size HLS tile compresses to a few
+    hundred kB and builds in a fraction of a second."""
     seed = path_seed(path)
-    rows, cols = np.indices((COG_SIZE, COG_SIZE), dtype=np.uint32)
-    noise = np.random.default_rng(seed).integers(0, 64, (COG_SIZE, COG_SIZE), dtype=np.uint32)
-    values = 1000 + (seed % 2000) + rows * 7 + cols * 3 + noise
-    return values.astype(np.uint16)
+    size = cog_grid(path)[2]
+    blocks = -(-size // 32)
+    noise = np.random.default_rng(seed).integers(0, 64, (blocks, blocks), dtype=np.uint16)
+    noise = np.repeat(np.repeat(noise, 32, axis=0), 32, axis=1)[:size, :size]
+    line = np.arange(size, dtype=np.uint16)
+    base = np.uint16(1000 + seed % 2000)
+    return (base + line[:, None] * np.uint16(7) + line[None, :] * np.uint16(3) + noise).astype(
+        np.uint16
+    )
 
 
 def build_cog(path: str) -> bytes:
@@ -163,11 +219,11 @@ def build_cog(path: str) -> bytes:
     from rasterio.io import MemoryFile
     from rasterio.transform import Affine
 
-    epsg, gt = cog_georeference(path)
+    epsg, gt, size = cog_grid(path)
     profile = {
         "driver": "COG",
-        "width": COG_SIZE,
-        "height": COG_SIZE,
+        "width": size,
+        "height": size,
         "count": 1,
         "dtype": "uint16",
         "crs": f"EPSG:{epsg}",

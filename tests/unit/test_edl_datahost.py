@@ -370,9 +370,10 @@ def test_rasterio_reads_the_presigned_cog(sb: EarthdataSandbox) -> None:
     env = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_NON_CACHED": "/vsicurl/"}
     with rasterio.Env(**env), rasterio.open(f"/vsicurl/{url}") as src:
         assert src.crs.to_epsg() == 32615
-        assert src.shape == (512, 512)
+        assert src.shape == (3660, 3660)  # an HLS granule file is the full HLS tile
+        assert src.transform.to_gdal() == (600000.0, 30.0, 0.0, 5400000.0, 0.0, -30.0)
         assert src.block_shapes == [(256, 256)]
-        assert src.overviews(1) == [2]
+        assert src.overviews(1) == [2, 4, 8, 16]
         window = src.read(1, window=((300, 400), (100, 260)))
     np.testing.assert_array_equal(window, expected_pixels(COG)[300:400, 100:260])
     log = httpx.get(f"{sb.s3.url}/_sandbox/requests", params={"path": f"/{COG}"}).json()

@@ -509,3 +509,68 @@ def test_generator_ids_and_grid(scenes: LandsatC2Scenes) -> None:
     assert scenes.index_for_entity_id("LC80280322013101LGN01") is None
     days = [scenes.day(i) for i in range(0, 200_000, 997)]
     assert days == sorted(days)
+
+
+# ---------------------------------------------------------------------------- bundles, coverage
+
+
+def test_bundle_is_a_real_tar_of_the_band_files(m2m: M2M, key: str) -> None:
+    """A client that unpacks a bundle gets the band files, at the size download-options says."""
+    import io
+    import tarfile
+
+    scene = first_scene(m2m, key, L2, divisible=False)
+    opts = m2m.data("download-options", {"datasetName": L2, "entityIds": [scene["entityId"]]}, key)
+    bundle, folder = opts
+    req = {"downloads": [{"entityId": scene["entityId"], "productId": bundle["id"]}]}
+    (ready,) = m2m.data("download-request", {**req, "label": "tar"}, key)["availableDownloads"]
+    head = m2m.http.head(ready["url"])
+    assert int(head.headers["content-length"]) == bundle["filesize"]
+    assert head.headers["content-disposition"].endswith(f'{scene["displayId"]}.tar"')
+    # the first megabyte: the small text files, then the first band file's header
+    first = m2m.http.get(ready["url"], headers={"Range": "bytes=0-1048575"}).content
+    names, sizes = [], {}
+    with tarfile.open(fileobj=io.BytesIO(first), mode="r|") as tar:
+        try:
+            for member in tar:
+                names.append(member.name)
+                sizes[member.name] = member.size
+                if member.name.endswith("MTL.json"):
+                    assert json.loads(tar.extractfile(member).read())  # a real JSON file
+        except tarfile.ReadError:
+            pass  # the range ends inside a member
+    files = {s["displayId"]: s for s in folder["secondaryDownloads"]}
+    assert names[:4] == [
+        f"{scene['displayId']}_{k}" for k in ("ANG.txt", "MTL.txt", "MTL.xml", "MTL.json")
+    ]
+    for name in names:
+        assert sizes[name] == files[name]["filesize"]
+    # a member's bytes are the band file's bytes, wherever a range falls
+    offset = 0
+    for s in folder["secondaryDownloads"]:
+        if s["downloadName"] == "QA_RADSAT.TIF":
+            break
+        offset += 512 + -(-s["filesize"] // 512) * 512
+    band = {"downloads": [{"entityId": s["entityId"], "productId": s["id"]}], "label": "tar-b"}
+    (band_dl,) = m2m.data("download-request", band, key)["availableDownloads"]
+    want = m2m.http.get(band_dl["url"], headers={"Range": "bytes=0-4095"}).content
+    got = m2m.http.get(ready["url"], headers={"Range": f"bytes={offset + 512}-{offset + 4607}"})
+    assert got.status_code == 206 and got.content == want and want[:4] == b"II*\x00"
+    hdr = m2m.http.get(ready["url"], headers={"Range": f"bytes={offset}-{offset + 511}"}).content
+    info = tarfile.TarInfo.frombuf(hdr, "utf-8", "surrogateescape")
+    assert info.name == s["displayId"] and info.size == s["filesize"]
+    tail = m2m.http.get(ready["url"], headers={"Range": "bytes=-1024"}).content
+    assert tail == bytes(1024)  # the end-of-archive blocks
+
+
+def test_readme_bbox_finds_landsat_scenes(m2m: M2M, key: str) -> None:
+    spatial = {"filterType": "mbr", "lowerLeft": {"latitude": 47.7, "longitude": -91.7},
+               "upperRight": {"latitude": 48.3, "longitude": -90.9}}  # fmt: skip
+    flt = {
+        "spatialFilter": spatial,
+        "acquisitionFilter": {"start": "2024-02-01", "end": "2024-03-01"},
+    }
+    found = m2m.data("scene-search", {"datasetName": L2, "sceneFilter": flt}, key)
+    assert found["totalHits"] > 0
+    paths = {r["displayId"][10:16] for r in found["results"]}
+    assert paths <= {"026026", "026027", "027026", "027027"} and "027027" in paths

@@ -4,6 +4,14 @@
 
 * ``GET|POST /search/collections.umm_json`` and ``GET|POST /search/granules.umm_json``
   (POST takes ``application/x-www-form-urlencoded`` parameters, merged with the query string);
+* the same searches as ``.json`` (CMR's legacy ATOM-JSON, python-cmr's default):
+  ``{"feed": {"updated", "id": <request URL>, "title": "ECHO granule metadata" | "ECHO dataset
+  metadata", "entry": [...]}}`` in ``application/json;charset=utf-8`` (as recorded), with the
+  same paging headers and errors as ``umm_json``; records that have a recorded ATOM entry
+  (``granules_json__*``, ``collections_json__*``) serve it verbatim (data-host ``href`` mapped),
+  all others an entry derived from the UMM record the ``umm_json`` search serves
+  (:mod:`.atom`). Every other result format (``.stac``, ``.xml``, ``.echo10`` …) is a 400 "not
+  emulated";
 * ``POST /_sandbox/faults`` (JSON ``{"status": 503, "count": 2, "retry_after": 1}`` or
   ``{"delay": 5.0, "count": 1}``; optional ``"path"`` substring filter and ``"errors"`` body
   override) queues a fault for the next ``count`` search requests (a delay, then the status if
@@ -62,9 +70,10 @@ by ``"user-id": "stacbridge-sandbox-derived"``):
   CARTESIAN for boxes), Platforms from the granules' UMM-G when present, ``s3-links`` from the
   granules' ``s3://`` URLs (bucket/first-prefix), revision-date = latest granule revision-date.
 
-Granules: every recorded UMM-G item plus the generated HLSL30 population of
-:mod:`stacbridge.sandbox.cmr.generator` (``generated_granules`` of them, computed on demand and
-merged in sort order with the two recorded HLSL30 granules).
+Granules: every recorded UMM-G item plus the generated HLSL30 and HLSS30 populations of
+:mod:`stacbridge.sandbox.cmr.generator` (``generated_granules`` of each, computed on demand and
+merged in sort order with the recorded granules; HLSS30 has none recorded, and its population
+adds tile T15UXP so the README's Minnesota example finds it).
 
 Search semantics (CMR's, as far as the emulator goes)
 -----------------------------------------------------
@@ -74,8 +83,33 @@ Search semantics (CMR's, as far as the emulator goes)
   ``options[x][ignore_case]=false`` (concept ids always exact); ``options[x][pattern]=true``
   enables ``*``/``?``. Empty values are dropped. Unknown names → CMR's
   ``Parameter [x] was not recognized.``; names CMR knows but the emulator does not evaluate
-  (platform on granules, attribute, orbit, cycle, revision_date, updated_since, …) are accepted
-  and ignored.
+  (orbit_number, cycle, passes, equator_crossing_*, two_d_coordinate_system, created_at,
+  has_granules_or_cwic, include_facets, tag_*, variable_*, service_*, tool_* …) are a 400
+  ``The stacbridge CMR sandbox does not emulate the [x] parameter of granule searches.``:
+  nothing is ever ignored. The evaluated ones are ``params._GRANULE_EVALUATED`` and
+  ``params._COLLECTION_EVALUATED``.
+* Descriptive granule parameters (:mod:`.conditions`): platform, instrument (UMM-G
+  ``Platforms``), ``day_night_flag`` (``DataGranule.DayNightFlag``), ``native_id`` (meta),
+  ``online_only``/``downloadable`` (a ``GET DATA`` RelatedUrl), ``browse_only``/``browsable`` (a
+  ``GET RELATED VISUALIZATION`` one), ``revision_date`` ranges and ``updated_since`` (meta
+  revision-date), ``production_date`` (``DataGranule.ProductionDateTime``), ``attribute[]``
+  (``name``, ``type,name,value``, ``type,name,min,max``; AND unless ``options[attribute][or]``)
+  on ``AdditionalAttributes``. On the generated populations they are arithmetic
+  (:mod:`.population`): the platform switch is a residue class, dates lag the sensing time by a
+  bounded amount so only the boundary indices are checked one by one, tile-only attributes are
+  a tile set, ``CLOUD_COVERAGE`` a cloud range; what is left (an attribute that varies per
+  granule, OR-ed attributes) is checked granule by granule, at most 20,000 at once, else a 400
+  "not emulated … narrow the temporal range".
+* Descriptive collection parameters: ``doi``, ``processing_level_id``, ``data_center`` (any
+  data centre's ShortName), ``archive_center`` (an ARCHIVER's), ``project``,
+  ``science_keywords[n][field]`` (each group on one keyword; groups AND unless
+  ``options[science_keywords][or]``), ``spatial_keyword`` (any LocationKeywords value),
+  ``granule_data_format`` (the ArchiveAndDistributionInformation formats), ``native_id``,
+  ``revision_date``, ``updated_since``.
+* ``readable_granule_name`` / ``granule_ur`` / ``producer_granule_id`` / ``native_id`` patterns
+  (``options[x][pattern]=true``) over the generated populations: a glob automaton runs over each
+  tile's name prefix and each day's date, and only the (tile, day) groups where it can still
+  accept are checked name by name — no sandbox-only limit.
 * Default sorts: granules (provider, start_date, concept sequence) →
   ``["lpcloud",1707670711150,2865703626]``; collections (entry title, provider) + sub-sort
   (short name, parsed version, concept sequence, revision) → the recorded 6-tuple.
@@ -98,11 +132,31 @@ Search semantics (CMR's, as far as the emulator goes)
   ``?`` wildcards) of ShortName, EntryTitle, Abstract, version, concept-id, DOI, science/
   location/ancillary keywords, platforms, instruments, projects, data centres; all terms must
   match.
-* Guessed (no recording or source read): errors are served as
-  ``application/json; charset=utf-8``; a malformed ISO interval is a 400 (CMR's converter may
-  raise it as 422); a granule search with no collection condition but a spatial one gets the
-  spatial variant of the message (production CMR may reject it earlier with the general one);
-  fault bodies (``{"errors": ["Service Unavailable"]}`` …) are CMR-like, not recorded.
+Guesses (no recording or source read; kept here so they stay visible)
+---------------------------------------------------------------------
+* Errors are served as ``application/json; charset=utf-8``; a malformed ISO interval is a 400
+  (CMR's converter may raise it as 422); a granule search with no collection condition but a
+  spatial one gets the spatial variant of the message (production CMR may reject it earlier
+  with the general one); fault bodies (``{"errors": ["Service Unavailable"]}`` …) are CMR-like,
+  not recorded.
+* The "not emulated" 400s are the sandbox's own (CMR would answer those parameters); the
+  messages for a malformed ``attribute[]`` value or ``updated_since`` date are worded by the
+  sandbox, not quoted from CMR.
+* ``attribute[]`` values are compared as the query's type says (UMM-G carries no types; CMR
+  takes them from the collection's definitions); ``time`` values compare as strings.
+* ``downloadable`` means a ``GET DATA`` RelatedUrl and ``browsable`` a ``GET RELATED
+  VISUALIZATION`` one (CMR decides from its echo10 OnlineAccessURLs / browse references).
+* Derived ATOM entries: link ``rel`` from the RelatedUrl type as the recorded pairs show
+  (``GET DATA`` data#, ``… DIRECT ACCESS`` s3#, visualisation browse#, OPeNDAP service#,
+  ``VIEW RELATED INFORMATION`` metadata# — recorded entries sometimes say documentation#, from
+  their echo10 original); non-data link titles ``"<Description> (<Type> : <Subtype>)"``; no
+  collection-inherited links; ``cloud_cover`` as a string; a collection's ``organizations``
+  are its data centres' short names, archive first, without ``associations``,
+  ``service_features``, ``orbit_parameters`` or ``consortiums``. The scalar fields are checked
+  against the recorded pairs in ``tests/integration/test_real_clients_cmr.py``.
+* The generated HLSS30 record: the HLSL30 recording rewritten (``HLS.S30`` names,
+  ``HLSS30.020`` paths, Sentinel-2A/2B MSI, ``PRODUCT_URI`` instead of ``LANDSAT_PRODUCT_ID``,
+  B08/B8A/B12 links added, Landsat-only attributes dropped); no HLSS30 granule was recorded.
 
 Layout
 ------

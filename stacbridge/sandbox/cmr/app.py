@@ -20,8 +20,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from stacbridge.sandbox._kit import FaultQueue, Recorder, SandboxClock
+from stacbridge.sandbox.cmr.atom import COLLECTION_FEED_TITLE, GRANULE_FEED_TITLE
+from stacbridge.sandbox.cmr.atom import CONTENT_TYPE as ATOM_CONTENT_TYPE
 from stacbridge.sandbox.cmr.catalogue import CmrEmulator
 from stacbridge.sandbox.cmr.errors import MSG_NOT_EMULATED, CmrError
+from stacbridge.sandbox.cmr.generator import iso_ms
 
 GRANULE_CONTENT_TYPE = "application/vnd.nasa.cmr.umm_results+json;version=1.6.6; charset=utf-8"
 COLLECTION_CONTENT_TYPE = "application/vnd.nasa.cmr.umm_results+json;version=1.18.4; charset=utf-8"
@@ -86,9 +89,8 @@ def create_cmr_app(
     state = _SandboxState(seed)
 
     async def search(request: Request) -> Response:
-        concept_type = (
-            "granule" if request.url.path.endswith("granules.umm_json") else ("collection")
-        )
+        route, _, result_format = request.url.path.rpartition("/")[2].partition(".")
+        concept_type = "granule" if route == "granules" else "collection"
         pairs: list[tuple[str, str]] | None = parse_qsl(request.url.query, keep_blank_values=True)
         form = ""
         content_type = request.headers.get("content-type", "")
@@ -150,20 +152,36 @@ def create_cmr_app(
             return _error_response(
                 400, [MSG_NOT_EMULATED.format(what="JSON query language searches")], headers
             )
+        if result_format not in ("umm_json", "json"):
+            entry["status"] = 400
+            what = f"the [{result_format}] result format (umm_json and json are emulated)"
+            return _error_response(400, [MSG_NOT_EMULATED.format(what=what)], headers)
         started = time.perf_counter()
         try:
             page = emulator.search(concept_type, pairs, search_after)
         except CmrError as exc:
             entry["status"] = exc.status
             return _error_response(exc.status, exc.errors, headers)
+        if result_format == "json":
+            entries = emulator.atom_entries(concept_type, page.items)
         took = max(1, round((time.perf_counter() - started) * 1000))
-        payload = b"".join(
-            (
-                b'{"hits":%d,"took":%d,"items":[' % (page.hits, took),
-                b",".join(page.items),
-                b"]}",
+        if result_format == "json":
+            feed = {
+                "updated": iso_ms(int(time.time() * 1000)),
+                "id": str(request.url),
+                "title": GRANULE_FEED_TITLE if concept_type == "granule" else COLLECTION_FEED_TITLE,
+            }
+            payload = b"".join(
+                (orjson.dumps({"feed": feed})[:-2], b',"entry":[', b",".join(entries), b"]}}")
             )
-        )
+        else:
+            payload = b"".join(
+                (
+                    b'{"hits":%d,"took":%d,"items":[' % (page.hits, took),
+                    b",".join(page.items),
+                    b"]}",
+                )
+            )
         headers["cmr-hits"] = str(page.hits)
         headers["cmr-took"] = str(took)
         if page.search_after is not None:
@@ -171,7 +189,11 @@ def create_cmr_app(
                 page.search_after, separators=(",", ":"), ensure_ascii=False
             )
         headers["content-type"] = (
-            GRANULE_CONTENT_TYPE if concept_type == "granule" else COLLECTION_CONTENT_TYPE
+            ATOM_CONTENT_TYPE
+            if result_format == "json"
+            else GRANULE_CONTENT_TYPE
+            if concept_type == "granule"
+            else COLLECTION_CONTENT_TYPE
         )
         entry["status"] = 200
         if fault is not None and fault.headers:
@@ -185,8 +207,8 @@ def create_cmr_app(
 
     app = Starlette(
         routes=[
-            Route("/search/collections.umm_json", search, methods=["GET", "POST"]),
-            Route("/search/granules.umm_json", search, methods=["GET", "POST"]),
+            Route("/search/collections.{format}", search, methods=["GET", "POST"]),
+            Route("/search/granules.{format}", search, methods=["GET", "POST"]),
             Route("/_sandbox/faults", state.faults.endpoint, methods=["GET", "POST", "DELETE"]),
             Route("/_sandbox/requests", requests_log, methods=["GET", "DELETE"]),
         ]

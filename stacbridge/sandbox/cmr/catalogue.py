@@ -6,7 +6,6 @@ generated granules (or collections) and cuts one page.
 
 from __future__ import annotations
 
-import bisect
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,6 +15,12 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from stacbridge.sandbox.cmr.atom import collection_entry, granule_entry
+from stacbridge.sandbox.cmr.conditions import (
+    GranuleConditions,
+    collection_predicate,
+    granule_conditions,
+)
 from stacbridge.sandbox.cmr.derived import (
     HLSS30_CONCEPT_ID,
     SWOT_REACH_CONCEPT_ID,
@@ -39,15 +44,30 @@ from stacbridge.sandbox.cmr.errors import (
     _numeric_range_msg,
 )
 from stacbridge.sandbox.cmr.fixtures import _host_mapped, _load_fixtures
-from stacbridge.sandbox.cmr.generator import HLSL30_CONCEPT_ID, HLSGenerator
+from stacbridge.sandbox.cmr.generator import (
+    HLS_S30,
+    HLSL30_CONCEPT_ID,
+    HLSGenerator,
+    s30_template,
+)
 from stacbridge.sandbox.cmr.matching import _keyword_regexes, _string_matcher
-from stacbridge.sandbox.cmr.pages import _GeneratedStream, _ListSelection, _Page
+from stacbridge.sandbox.cmr.pages import (
+    _GeneratedStream,
+    _ListSelection,
+    _Page,
+    _RecordStream,
+    _UnionSelection,
+    merged_page,
+)
 from stacbridge.sandbox.cmr.params import (
     _BOOLEAN,
+    _COLLECTION_EVALUATED,
     _COLLECTION_LIMITING,
     _COLLECTION_PARAMS,
     _COLLECTION_SORT_KEYS,
     _CONCEPT_ID_RE,
+    _EVALUATED_STANDARD,
+    _GRANULE_EVALUATED,
     _GRANULE_PARAMS,
     _GRANULE_SORT_KEYS,
     _SINGLE_VALUE,
@@ -57,10 +77,22 @@ from stacbridge.sandbox.cmr.params import (
     _Params,
     parse_params,
 )
+from stacbridge.sandbox.cmr.population import (
+    PER_GRANULE_ATTRIBUTES,
+    GeneratedFacts,
+    date_windows,
+    intersect,
+    normalise,
+    pattern_indices,
+    platform_split,
+    scan,
+    subtract,
+)
 from stacbridge.sandbox.cmr.records import (
     _Collection,
     _collection_entry,
     _Granule,
+    _granule_facts,
     _producer_id,
     _seq,
     _umm_cloud,
@@ -116,6 +148,7 @@ class CmrEmulator:
                     cloud=_umm_cloud(umm),
                     revision_date=meta.get("revision-date", ""),
                     body=_host_mapped(raw.encode(), host_map),
+                    facts=_granule_facts(meta, umm),
                 )
             )
             items_by_coll.setdefault(coll_id, []).append(obj)
@@ -149,14 +182,68 @@ class CmrEmulator:
         self.generator = HLSGenerator(
             fx.hlsl30_template, n=generated_granules, seed=seed, host_map=host_map, avoid=avoid
         )
+        #: HLSS30 has no recorded granule: its population is generated like HLSL30's
+        self.s30_generator = HLSGenerator(
+            s30_template(fx.hlsl30_template, fx.hlss30),
+            n=generated_granules,
+            seed=seed,
+            host_map=host_map,
+            product=HLS_S30,
+        )
+        self.generators = [self.generator, self.s30_generator]
+        self.generated_facts = {g.product.code: GeneratedFacts(g) for g in self.generators}
         self.collection_granule_counts: dict[str, int] = {}
         for g in self.granules:
             self.collection_granule_counts[g.collection_id] = (
                 self.collection_granule_counts.get(g.collection_id, 0) + 1
             )
-        self.collection_granule_counts[HLSL30_CONCEPT_ID] = (
-            self.collection_granule_counts.get(HLSL30_CONCEPT_ID, 0) + self.generator.n
-        )
+        for gen in self.generators:
+            self.collection_granule_counts[gen.collection_id] = (
+                self.collection_granule_counts.get(gen.collection_id, 0) + gen.n
+            )
+
+        self._legacy_granules = {
+            cid: _host_mapped(orjson.dumps(entry), host_map, key=b'"href":"')
+            for cid, entry in fx.legacy_granules.items()
+        }
+        self._legacy_collections: dict[str, bytes] = {}
+        if fx.swot_collection:
+            self._legacy_collections[fx.swot_collection["id"]] = orjson.dumps(fx.swot_collection)
+        self._umm_c: dict[str, dict] = {}
+
+    # ------------------------------------------------------------------ ATOM JSON
+    def atom_entries(self, concept_type: str, bodies: Iterable[bytes]) -> list[bytes]:
+        """The ATOM-JSON entries of a page of UMM-JSON items (`atom`): recorded ones verbatim."""
+        out = []
+        for body in bodies:
+            item = orjson.loads(body)
+            cid = item["meta"]["concept-id"]
+            if concept_type == "granule":
+                recorded = self._legacy_granules.get(cid)
+                if recorded is not None:
+                    out.append(recorded)
+                    continue
+                coll_id = item["meta"].get("collection-concept-id") or next(
+                    (g.collection_id for g in self.granules if g.concept_id == cid), ""
+                )
+                out.append(orjson.dumps(granule_entry(item, self._collection_umm(coll_id))))
+            else:
+                recorded = self._legacy_collections.get(cid)
+                if recorded is not None:
+                    out.append(recorded)
+                    continue
+                c = self.collections_by_id[cid]
+                out.append(orjson.dumps(collection_entry(item, c.cloud_hosted)))
+        return out
+
+    def _collection_umm(self, concept_id: str) -> dict | None:
+        umm = self._umm_c.get(concept_id)
+        if umm is None:
+            c = self.collections_by_id.get(concept_id)
+            if c is None:
+                return None
+            umm = self._umm_c[concept_id] = orjson.loads(c.body)["umm"]
+        return umm
 
     # ------------------------------------------------------------------ validation helpers
     @staticmethod
@@ -178,13 +265,18 @@ class CmrEmulator:
         return values
 
     def _param_errors(self, concept_type: str, p: _Params) -> list[str]:
-        allowed = _STANDARD_PARAMS | (
+        known = _STANDARD_PARAMS | (
             _GRANULE_PARAMS if concept_type == "granule" else _COLLECTION_PARAMS
         )
-        errors = [
-            f"Parameter [{name}] was not recognized."
-            for name in sorted(set(p.values) | set(p.legacy_ranges))
-            if name not in allowed
+        evaluated = _EVALUATED_STANDARD | (
+            _GRANULE_EVALUATED if concept_type == "granule" else _COLLECTION_EVALUATED
+        )
+        names = sorted(set(p.values) | set(p.legacy_ranges))
+        errors = [f"Parameter [{name}] was not recognized." for name in names if name not in known]
+        errors += [
+            MSG_NOT_EMULATED.format(what=f"the [{name}] parameter of {concept_type} searches")
+            for name in names
+            if name in known and name not in evaluated
         ]
         errors += [
             f"Parameter [{name}] must have a single value."
@@ -305,6 +397,8 @@ class CmrEmulator:
             "temporal_and": p.opt("temporal", "and") == "true",
             "spatial": spatial,
             "cloud": cloud,
+            "granule": granule_conditions(p) if concept_type == "granule" else None,
+            "collection": collection_predicate(p) if concept_type == "collection" else None,
         }
 
     @staticmethod
@@ -411,14 +505,18 @@ class CmrEmulator:
         else:
             offset = (int(p.one("page_num") or 1) - 1) * size
         records: list[Any]
+        streams: list[Any]
         if concept_type == "granule":
             sort = self._granule_sort(p)
-            records, stream = self._granule_candidates(p, cond, sort)
+            records, streams = self._granule_candidates(p, cond, sort)
         else:
             sort = self._collection_sort(p)
-            records, stream = self._collection_candidates(p, cond), None
+            records, streams = self._collection_candidates(p, cond), []
         sa_key = sort.parse_search_after(sa_values) if sa_values is not None else None
-        return self._page(records, stream, sort, size, offset, sa_key)
+        hits, items, last = merged_page(
+            [_RecordStream(records, sort), *streams], size, offset, sa_key
+        )
+        return _Page(hits, items, last)
 
     def _granule_collection_guard(self, p: _Params) -> None:
         for name in ("concept_id", "collection_concept_id"):
@@ -471,7 +569,7 @@ class CmrEmulator:
 
     def _granule_candidates(
         self, p: _Params, cond: dict, sort: _Sort
-    ) -> tuple[list[_Granule], _GeneratedStream | None]:
+    ) -> tuple[list[_Granule], list[_GeneratedStream]]:
         coll_ok = self._collection_filters(p)
         cids = p.get("concept_id")
         c_ids = {v for v in cids if v.startswith("C")}
@@ -481,6 +579,7 @@ class CmrEmulator:
         producer = _string_matcher(p, "producer_granule_id")
         spatial: _Spatial | None = cond["spatial"]
         cloud = cond["cloud"]
+        gc: GranuleConditions = cond["granule"]
 
         def coll_pass(coll_id: str) -> bool:
             c = self.collections_by_id.get(coll_id)
@@ -510,11 +609,50 @@ class CmrEmulator:
                     continue
                 if hi is not None and g.cloud > hi:
                     continue
+            if not gc.empty and (g.facts is None or not gc.matches(g.facts)):
+                continue
             records.append(g)
+        identity = (
+            (granule_ur, "granule_ur"),
+            (readable, "readable_granule_name"),
+            (producer, "producer_granule_id"),
+            (gc.native_id, "native_id"),
+        )
+        streams = []
+        for gen in self.generators:
+            if gen.n == 0 or not coll_pass(gen.collection_id):
+                continue
+            selection = self._generated_selection(gen, p, cond, g_ids, identity)
+            if selection is None or len(selection) == 0:
+                continue
+            # Generated sort values grow with the index: the stream runs backwards for a
+            # descending date sort (provider, the other leading field, is the same for all).
+            desc = any(f.desc for f in sort.fields if f.is_date)
+            streams.append(_GeneratedStream(gen, selection, sort, desc))
+        return records, streams
 
-        gen = self.generator
-        if gen.n == 0 or not coll_pass(HLSL30_CONCEPT_ID):
-            return records, None
+    def _generated_selection(
+        self,
+        gen: HLSGenerator,
+        p: _Params,
+        cond: dict,
+        g_ids: set[str],
+        identity: tuple[tuple[Callable | None, str], ...],
+    ) -> Any:
+        """The indices of `gen`'s population that match the query (None: none)."""
+        gc: GranuleConditions = cond["granule"]
+        facts = self.generated_facts[gen.product.code]
+        constant = facts.constant
+        assert constant is not None
+        # facts every generated granule shares: decided once
+        if gc.instrument and not gc.instrument(*constant.instruments):
+            return None
+        if gc.day_night and not gc.day_night(constant.day_night):
+            return None
+        if gc.downloadable is not None and constant.downloadable != gc.downloadable:
+            return None
+        if gc.browsable is not None and constant.browsable != gc.browsable:
+            return None
         # temporal → index intervals
         if cond["ranges"]:
             ivs = [gen.index_interval(r.start, r.end) for r in cond["ranges"]]
@@ -524,61 +662,110 @@ class CmrEmulator:
                 ivs = [(lo, max(lo, hi))]
         else:
             ivs = [(0, gen.n)]
-        tiles = None
+        spatial: _Spatial | None = cond["spatial"]
+        tiles: set[int] | None = None
         if spatial is not None:
             tiles = {s for s, t in enumerate(gen.tiles) if spatial.matches([t.geometry])}
-        selection: Any = gen.selection(ivs, tiles, cloud)
-        # explicit-identity filters: invert to indices instead of scanning
+        cloud = cond["cloud"]
+        # attribute[]: constant and per-tile ones become a tile set, a cloud-cover range folds
+        # into the cloud selection, anything else is checked granule by granule
+        per_granule = False
+        if gc.attributes:
+            tiles, cloud, per_granule = self._generated_attributes(gen, gc, tiles, cloud)
+            if tiles is not None and not tiles:
+                return None
+        # dates: outside the candidate window nothing matches, inside the sure one everything
+        candidate, sure = date_windows(gen, gc)
+        ivs = intersect(normalise(ivs), candidate)
+
+        def base(intervals: list[tuple[int, int]]) -> Any:
+            sel = gen.selection(intervals, tiles, cloud)
+            return platform_split(gen, sel, gc.platform) if gc.platform else sel
+
+        dated = bool(gc.revision or gc.production or gc.since is not None)
+        selection: Any = base(ivs)
+        if dated:
+            boundary = base(subtract(ivs, sure))
+            checked = scan(boundary, lambda i: gc.matches(facts.of(i)), "date conditions")
+            selection = _UnionSelection([base(intersect(ivs, sure)), _ListSelection(checked)])
+        if per_granule:
+            selection = _ListSelection(
+                scan(selection, lambda i: gc.attributes_ok(facts.of(i).attributes), "attribute[]")
+            )
+        # explicit identities: invert to indices instead of scanning
         explicit: set[int] | None = None
         if g_ids:
             explicit = {i for v in g_ids if (i := gen.index_for_concept_id(v)) is not None}
-        identity = (
-            (granule_ur, "granule_ur"),
-            (readable, "readable_granule_name"),
-            (producer, "producer_granule_id"),
-        )
+        forms = {"granule_ur": "ur", "native_id": "ur", "producer_granule_id": "producer"}
         for matcher, name in identity:
             if matcher is None:
                 continue
             if p.opt(name, "pattern") == "true":
-                base = explicit
-                if base is None:
-                    if len(selection) > PATTERN_SCAN_LIMIT:
-                        raise CmrError(
-                            [
-                                MSG_NOT_EMULATED.format(
-                                    what=f"{name} patterns over more than {PATTERN_SCAN_LIMIT} "
-                                    "generated granules (narrow the temporal range)"
-                                )
-                            ]
-                        )
-                    base = set(selection)
-                explicit = {i for i in base if matcher(*self._generated_names(i, name))}
+                within = selection if explicit is None else _ListSelection(explicit)
+
+                def exact(i: int, m: Callable = matcher, n: str = name) -> bool:
+                    return bool(m(*self._generated_names(gen, i, n)))
+
+                found = pattern_indices(gen, p.get(name), forms.get(name, "either"), within, exact)
+                explicit = set(found)
             else:
                 inverted = (gen.index_for_granule_ur(v) for v in p.get(name))
-                found = {
+                hits = {
                     i
                     for i in inverted
-                    if i is not None and matcher(*self._generated_names(i, name))
+                    if i is not None and matcher(*self._generated_names(gen, i, name))
                 }
-                explicit = found if explicit is None else explicit & found
+                explicit = hits if explicit is None else explicit & hits
         if explicit is not None:
-            if isinstance(selection, _ListSelection):  # pragma: no cover - defensive
-                selection = _ListSelection(i for i in explicit if i in selection.indices)
-            else:
-                selection = _ListSelection(i for i in explicit if i in selection)
-        if len(selection) == 0:
-            return records, None
-        # Generated sort values grow with the index: the stream runs backwards for a descending
-        # date sort (provider, the other leading field, is the same for all of them).
-        desc = any(f.desc for f in sort.fields if f.is_date)
-        return records, _GeneratedStream(gen, selection, sort, desc)
+            selection = _ListSelection(i for i in explicit if i in selection)
+        return selection
 
-    def _generated_names(self, i: int, param: str) -> tuple[str, ...]:
+    def _generated_attributes(
+        self,
+        gen: HLSGenerator,
+        gc: GranuleConditions,
+        tiles: set[int] | None,
+        cloud: tuple[float | None, float | None] | None,
+    ) -> tuple[set[int] | None, tuple[float | None, float | None] | None, bool]:
+        """(tiles, cloud range, whether a granule-by-granule check is still needed)."""
+        facts = self.generated_facts[gen.product.code]
+        constant = facts.constant
+        assert constant is not None
+        names = {a.name for a in gc.attributes}
+        per_granule = set(PER_GRANULE_ATTRIBUTES) - {"CLOUD_COVERAGE"}
+        if gc.attributes_or or names & per_granule or gc.exclude_boundary:
+            return tiles, cloud, True
+        for a in gc.attributes:
+            if a.name != "CLOUD_COVERAGE":
+                continue
+            if a.kind not in ("float", "int"):
+                return tiles, cloud, True
+            try:
+                low = a.value if a.value is not None else a.low
+                high = a.value if a.value is not None else a.high
+                lo = float(low) if low else None
+                hi = float(high) if high else None
+            except ValueError:
+                return tiles, cloud, True
+            if cloud is not None:
+                lo = cloud[0] if lo is None else lo if cloud[0] is None else max(lo, cloud[0])
+                hi = cloud[1] if hi is None else hi if cloud[1] is None else min(hi, cloud[1])
+            cloud = (lo, hi)
+        rest = [a for a in gc.attributes if a.name != "CLOUD_COVERAGE"]
+        if rest:
+            keep = set()
+            for s in range(gen.k) if tiles is None else sorted(tiles):
+                attributes = {**constant.attributes, **facts.tile_attributes(s)}
+                if all(a.matches(attributes) for a in rest):
+                    keep.add(s)
+            tiles = keep
+        return tiles, cloud, False
+
+    def _generated_names(self, gen: HLSGenerator, i: int, param: str) -> tuple[str, ...]:
         """The names of generated granule `i` that string parameter `param` is matched against."""
-        ur = self.generator.granule_ur(i)
+        ur = gen.granule_ur(i)
         producer_id = ur.removesuffix(".v2.0")  # as in the recorded DataGranule.Identifiers
-        if param == "granule_ur":
+        if param in ("granule_ur", "native_id"):
             return (ur,)
         if param == "producer_granule_id":
             return (producer_id,)
@@ -593,6 +780,7 @@ class CmrEmulator:
         platform = _string_matcher(p, "platform")
         instrument = _string_matcher(p, "instrument")
         spatial: _Spatial | None = cond["spatial"]
+        described = cond["collection"]
         out = []
         for c in self.collections:
             if not coll_ok(c) or (ids and c.concept_id not in ids):
@@ -613,49 +801,7 @@ class CmrEmulator:
                 continue
             if spatial and not spatial.matches(c.geoms):
                 continue
+            if not described(c):
+                continue
             out.append(c)
         return out
-
-    def _page(
-        self,
-        records: list[Any],
-        stream: _GeneratedStream | None,
-        sort: _Sort,
-        size: int,
-        offset: int,
-        sa_key: tuple | None,
-    ) -> _Page:
-        rec_keys = [sort.key(sort.raw(r)) for r in records]
-        order = sorted(range(len(records)), key=rec_keys.__getitem__)
-        records = [records[j] for j in order]
-        rec_keys = [rec_keys[j] for j in order]
-        n_gen = stream.n if stream else 0
-        hits = len(records) + n_gen
-        if sa_key is not None:
-            ri = bisect.bisect_right(rec_keys, sa_key)
-            gi = stream.count_before(sa_key, inclusive=True) if stream else 0
-        else:
-            ri = 0
-            for j, k in enumerate(rec_keys):
-                pos = j + (stream.count_before(k, inclusive=False) if stream else 0)
-                if pos < offset:
-                    ri = j + 1
-                else:
-                    break
-            gi = max(0, offset - ri)
-        items: list[bytes] = []
-        last_raw = None
-        gkey = stream.key(gi) if stream and gi < n_gen else None
-        while len(items) < size and (ri < len(records) or gi < n_gen):
-            take_record = ri < len(records) and (gkey is None or rec_keys[ri] < gkey)
-            if take_record:
-                items.append(records[ri].body)
-                last_raw = sort.raw(records[ri])
-                ri += 1
-            else:
-                assert stream is not None
-                items.append(stream.body(gi))
-                last_raw = stream.raw(gi)
-                gi += 1
-                gkey = stream.key(gi) if gi < n_gen else None
-        return _Page(hits, items, last_raw if items else None)

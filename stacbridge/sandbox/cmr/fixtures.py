@@ -80,7 +80,8 @@ def _load_fixtures() -> _Fixtures:
     return _Fixtures(granules, legacy, collections, hlss30, swot, template)
 
 
-def _host_mapped(raw: bytes, host_map: dict[str, str]) -> bytes:
+def _host_mapped(raw: bytes, host_map: dict[str, str], key: bytes = b'"URL":"') -> bytes:
+    """`raw` with every `key` + data-host prefix rewritten (UMM ``URL``, ATOM ``href``)."""
     for prefix, repl in host_map.items():
-        raw = raw.replace(b'"URL":"' + prefix.encode(), b'"URL":"' + repl.encode())
+        raw = raw.replace(key + prefix.encode(), key + repl.encode())
     return raw

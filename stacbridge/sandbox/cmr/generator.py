@@ -51,6 +51,7 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 HLSL30_CONCEPT_ID = "C2021957657-LPCLOUD"
+HLSS30_CONCEPT_ID = "C2021957295-LPCLOUD"
 PROVIDER_ID = "LPCLOUD"
 T0_MS = 1_420_070_400_000  # 2015-01-01T00:00:00Z
 STEP_MS = 317_123
@@ -333,8 +334,36 @@ class Selection:
 # --------------------------------------------------------------------------- the generator
 
 
+@dataclass(frozen=True)
+class HLSProduct:
+    """What differs between the HLS populations: ids, sensors, start, extra tiles."""
+
+    code: str  # "L30" | "S30", as in the GranuleUR
+    collection_id: str
+    concept_base: int
+    t0_ms: int
+    first_platform: str  # before `switch_ms`
+    alternate_platforms: tuple[str, str]  # from `switch_ms`: by (i // K) % 2
+    switch_ms: int
+    extra_centres: tuple[tuple[float, float], ...] = ()
+
+
+HLS_L30 = HLSProduct(
+    "L30", HLSL30_CONCEPT_ID, CONCEPT_BASE, T0_MS, "LANDSAT-8", ("LANDSAT-8", "LANDSAT-9"),
+    LANDSAT9_FROM_MS,
+)  # fmt: skip
+#: HLSS30: Sentinel-2A from 2015-12-01, Sentinel-2A/2B alternating from 2017-07-01; its tiles
+#: add T15UXP (the recorded HLSL30 tile in the README's Minnesota example) — HLSS30 has no
+#: recorded granule whose replay the generated ones could disturb.
+HLS_S30 = HLSProduct(
+    "S30", HLSS30_CONCEPT_ID, 5_000_000_000, 1_448_928_000_000, "Sentinel-2A",
+    ("Sentinel-2A", "Sentinel-2B"), 1_498_867_200_000, ((-91.3, 47.9),),
+)  # fmt: skip
+
+
 _UR_RE = re.compile(
-    r"^HLS\.L30\.T(\d\d[A-Z]{3})\.(\d{4})(\d{3})T(\d\d)(\d\d)(\d\d)(\.v2\.0)?$", re.IGNORECASE
+    r"^HLS\.([LS]30)\.T(\d\d[A-Z]{3})\.(\d{4})(\d{3})T(\d\d)(\d\d)(\d\d)(\.v2\.0)?$",
+    re.IGNORECASE,
 )
 _CONCEPT_RE = re.compile(r"^G(\d+)-LPCLOUD$")
 
@@ -349,12 +378,20 @@ class HLSGenerator:
         seed: int = 0,
         host_map: dict[str, str] | None = None,
         avoid: BaseGeometry | None = None,
+        product: HLSProduct = HLS_L30,
     ) -> None:
         self.n = max(0, int(n))
         self.seed = seed
+        self.product = product
+        self.collection_id = product.collection_id
         self.tiles = default_tiles(avoid)
+        for lon, lat in product.extra_centres:
+            tile = mgrs_tile(lon, lat)
+            if all(t.tile_id != tile.tile_id for t in self.tiles):
+                self.tiles.append(tile)
         self.k = len(self.tiles)
-        rng = random.Random(f"stacbridge-hls-{seed}")
+        salt = "" if product.code == "L30" else f"-{product.code}"
+        rng = random.Random(f"stacbridge-hls-{seed}{salt}")
         # Skewed towards clear and overcast scenes, like real Landsat cloud cover.
         self.cloud_table = [min(100, int(rng.betavariate(0.55, 0.8) * 101)) for _ in range(101)]
         self.cloud_offsets = [(s * 37) % CLOUD_PERIOD for s in range(self.k)]
@@ -367,13 +404,24 @@ class HLSGenerator:
 
     # -- per-index properties -------------------------------------------------------------
     def time_ms(self, i: int) -> int:
-        return T0_MS + i * STEP_MS
+        return self.product.t0_ms + i * STEP_MS
 
     def concept_number(self, i: int) -> int:
-        return CONCEPT_BASE + i
+        return self.product.concept_base + i
 
     def concept_id(self, i: int) -> str:
-        return f"G{CONCEPT_BASE + i}-{PROVIDER_ID}"
+        return f"G{self.product.concept_base + i}-{PROVIDER_ID}"
+
+    def platform(self, i: int) -> str:
+        p = self.product
+        if self.time_ms(i) < p.switch_ms:
+            return p.first_platform
+        return p.alternate_platforms[(i // self.k) % 2]
+
+    @property
+    def switch_index(self) -> int:
+        """The first index whose platform alternates."""
+        return self.index_interval(self.product.switch_ms, None)[0]
 
     def tile_index(self, i: int) -> int:
         return i % self.k
@@ -387,14 +435,15 @@ class HLSGenerator:
 
     def granule_ur(self, i: int) -> str:
         day, h, m, s, _ = _split_ms(self.time_ms(i))
-        return f"HLS.L30.T{self.tile(i).tile_id}.{_day_strings(day)[1]}T{h:02d}{m:02d}{s:02d}.v2.0"
+        tile_id, doy = self.tile(i).tile_id, _day_strings(day)[1]
+        return f"HLS.{self.product.code}.T{tile_id}.{doy}T{h:02d}{m:02d}{s:02d}.v2.0"
 
     # -- inversions -------------------------------------------------------------------------
     def index_for_concept_id(self, concept_id: str) -> int | None:
         m = _CONCEPT_RE.match(concept_id)
         if not m:
             return None
-        i = int(m.group(1)) - CONCEPT_BASE
+        i = int(m.group(1)) - self.product.concept_base
         return i if 0 <= i < self.n else None
 
     def index_for_granule_ur(self, value: str) -> int | None:
@@ -402,14 +451,17 @@ class HLSGenerator:
         m = _UR_RE.match(value)
         if not m:
             return None
-        tile_id, year, doy, hh, mm, ss, _ = m.groups()
+        code, tile_id, year, doy, hh, mm, ss, _ = m.groups()
         tile_id = tile_id.upper()
+        if code.upper() != self.product.code:
+            return None
         try:
             day = dt.date(int(year), 1, 1) + dt.timedelta(days=int(doy) - 1)
         except ValueError:
             return None
         sec_ms = ((day - _EPOCH).days * 86_400 + int(hh) * 3600 + int(mm) * 60 + int(ss)) * 1000
-        i = -(-(sec_ms - T0_MS) // STEP_MS)  # first index at or after the second starts
+        # the first index at or after the second starts
+        i = -(-(sec_ms - self.product.t0_ms) // STEP_MS)
         if 0 <= i < self.n and self.time_ms(i) < sec_ms + 1000 and self.tile(i).tile_id == tile_id:
             return i
         return None
@@ -417,8 +469,9 @@ class HLSGenerator:
     # -- query building blocks ---------------------------------------------------------------
     def index_interval(self, start_ms: int | None, end_ms: int | None) -> tuple[int, int]:
         """Indices whose (instantaneous) time lies in [start_ms, end_ms], as [lo, hi)."""
-        lo = 0 if start_ms is None else max(0, -(-(start_ms - T0_MS) // STEP_MS))
-        hi = self.n if end_ms is None else min(self.n, (end_ms - T0_MS) // STEP_MS + 1)
+        t0 = self.product.t0_ms
+        lo = 0 if start_ms is None else max(0, -(-(start_ms - t0) // STEP_MS))
+        hi = self.n if end_ms is None else min(self.n, (end_ms - t0) // STEP_MS + 1)
         return lo, max(lo, hi)
 
     def tiles_intersecting(self, geometry: BaseGeometry) -> set[int]:
@@ -461,18 +514,25 @@ class HLSGenerator:
         proc_ms = ms + 280_000_000 + (i * 7_777_777) % 60_000_000
         proc_day, ph, pm, ps, _ = _split_ms(proc_ms)
         proc = f"{_day_strings(proc_day)[0]}T{ph:02d}:{pm:02d}:{ps:02d}"
-        landsat9 = ms >= LANDSAT9_FROM_MS and q % 2 == 1
-        l1_date = _day_strings(day + (i % 13))[2]
+        platform = self.platform(i)
+        if self.product.code == "L30":
+            landsat9 = platform == "LANDSAT-9"
+            source_id = (
+                f"{'LC09' if landsat9 else 'LC08'}_L1TP_{tile.wrs_path:03d}{tile.wrs_row:03d}"
+                f"_{yyyymmdd}_{_day_strings(day + (i % 13))[2]}_02_T1"
+            )
+        else:
+            source_id = (
+                f"S2{platform[-1]}_MSIL1C_{yyyymmdd}T{hhmmss}_N0510_R{1 + i % 143:03d}"
+                f"_T{tile.tile_id}_{yyyymmdd}T{hhmmss}.SAFE"
+            )
         return self._fmt.format(
-            cid=CONCEPT_BASE + i,
-            ur=f"HLS.L30.T{tile.tile_id}.{yyyyddd}T{hhmmss}",
+            cid=self.product.concept_base + i,
+            ur=f"HLS.{self.product.code}.T{tile.tile_id}.{yyyyddd}T{hhmmss}",
             revdate=iso_ms(proc_ms + 109_376 + (i % 997)),
             begin=f"{date}T{clock}.{milli:03d}Z",
             sensing=f"{date}T{clock}.{milli:03d}{(i * 7919) % 10000:04d}Z",
-            lpid=(
-                f"{'LC09' if landsat9 else 'LC08'}_L1TP_{tile.wrs_path:03d}{tile.wrs_row:03d}"
-                f"_{yyyymmdd}_{l1_date}_02_T1"
-            ),
+            lpid=source_id,
             cc=self.cloud_table[(q + self.cloud_offsets[s]) % CLOUD_PERIOD],
             tile=tile.tile_id,
             zone=tile.zone,
@@ -483,7 +543,7 @@ class HLSGenerator:
             pdate=iso_ms(proc_ms + 31_710),
             points=self._tile_points[s],
             size=20_000_000 + (i * 2_654_435_761 + self._size_salt) % 60_000_000,
-            platform="LANDSAT-9" if landsat9 else "LANDSAT-8",
+            platform=platform,
         )
 
     def item(self, i: int) -> dict:
@@ -503,6 +563,7 @@ def _compile_template(item: dict, host_map: dict[str, str]) -> str:
     }
     attr_sentinels = {
         "LANDSAT_PRODUCT_ID": "@@lpid@@",
+        "PRODUCT_URI": "@@lpid@@",
         "CLOUD_COVERAGE": "@@cc@@",
         "MGRS_TILE_ID": "@@tile@@",
         "SPATIAL_COVERAGE": "100",
@@ -538,3 +599,40 @@ def _compile_template(item: dict, host_map: dict[str, str]) -> str:
         text = text.replace(f'"@@{name}@@"', "{" + name + "}")
     text = re.sub(r"@@(\w+)@@", r"{\1}", text)
     return text
+
+
+#: HLSS30 bands: the Sentinel-2 MSI set; HLSL30 has B01-B07, B09-B11 (no B08, B8A, B12).
+_S30_EXTRA_BANDS = ("B08", "B8A", "B12")
+_LANDSAT_ONLY_ATTRIBUTES = {"TIRS_SSM_MODEL", "TIRS_SSM_POSITION_STATUS", "USGS_SOFTWARE"}
+
+
+def s30_template(l30_item: dict, hlss30_collection: dict) -> dict:
+    """An HLSS30 UMM-G search item derived from the recorded HLSL30 one (no HLSS30 granule was
+    recorded): ``HLS.S30`` names and ``HLSS30.020`` paths, the HLSS30 UMM-C's EntryTitle and
+    DOI, Sentinel-2 MSI as the platform, ``PRODUCT_URI`` (the Sentinel-2 L1C name) instead of
+    ``LANDSAT_PRODUCT_ID``, the Landsat-only attributes dropped and B08/B8A/B12 added to the
+    band links (cloned from B07's). Everything else is the recorded HLSL30 record."""
+    text = orjson.dumps(l30_item).decode()
+    text = text.replace("HLS.L30.", "HLS.S30.").replace("HLSL30", "HLSS30")
+    item = orjson.loads(text)
+    meta, umm = item["meta"], item["umm"]
+    meta["collection-concept-id"] = HLSS30_CONCEPT_ID
+    umm["CollectionReference"] = {"EntryTitle": hlss30_collection["EntryTitle"]}
+    umm["Platforms"] = [{"ShortName": "Sentinel-2A", "Instruments": [{"ShortName": "MSI"}]}]
+    attributes = []
+    for attr in umm["AdditionalAttributes"]:
+        if attr["Name"] in _LANDSAT_ONLY_ATTRIBUTES:
+            continue
+        if attr["Name"] == "LANDSAT_PRODUCT_ID":
+            attr = {**attr, "Name": "PRODUCT_URI"}
+        attributes.append(attr)
+    umm["AdditionalAttributes"] = attributes
+    related = []
+    for ru in umm["RelatedUrls"]:
+        related.append(ru)
+        if ru["URL"].endswith(".B07.tif"):
+            for band in _S30_EXTRA_BANDS:
+                clone = {k: v.replace(".B07.tif", f".{band}.tif") for k, v in ru.items()}
+                related.append(clone)
+    umm["RelatedUrls"] = related
+    return item

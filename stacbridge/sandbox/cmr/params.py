@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 # Parameter names CMR's search-app accepts (param-mappings + query-level + standard params),
-# after aliasing. Those the emulator evaluates are handled explicitly; the rest are ignored.
+# after aliasing.
 _STANDARD_PARAMS = {"offset", "options", "page_num", "page_size", "result_format", "scroll"}
 _STANDARD_PARAMS |= {"sort_key", "token"}
 _GRANULE_PARAMS = {
@@ -44,6 +44,24 @@ _COLLECTION_PARAMS = {
     "tool_concept_id", "include_granule_counts", "include_has_granules", "include_facets",
     "hierarchical_facets", "include_highlights", "include_tags", "all_revisions",
     "echo_compatible", "boosts",
+}  # fmt: skip
+# What the emulator evaluates (after aliasing). Every other name CMR knows is refused with a
+# "not emulated" 400, and a name CMR does not know with CMR's own message: an emulator that
+# ignored a parameter would answer everything and make every test that sends it meaningless.
+_EVALUATED_STANDARD = {"offset", "options", "page_num", "page_size", "sort_key"}
+_GRANULE_EVALUATED = {
+    "attribute", "bounding_box", "browsable", "cloud_cover", "collection_concept_id",
+    "concept_id", "day_night", "downloadable", "entry_title", "granule_ur", "instrument",
+    "line", "native_id", "platform", "point", "polygon", "producer_granule_id",
+    "production_date", "provider", "readable_granule_name", "revision_date", "short_name",
+    "temporal", "updated_since", "version", "circle", "shapefile",
+}  # fmt: skip
+_COLLECTION_EVALUATED = {
+    "archive_center", "bounding_box", "cloud_hosted", "concept_id", "data_center", "doi",
+    "entry_id", "entry_title", "granule_data_format", "has_granules", "instrument", "keyword",
+    "line", "native_id", "platform", "point", "polygon", "processing_level_id", "project",
+    "provider", "revision_date", "science_keywords", "short_name", "spatial_keyword",
+    "temporal", "updated_since", "version", "circle", "shapefile",
 }  # fmt: skip
 _ALIASES = {
     "provider_id": "provider",
@@ -85,6 +103,8 @@ class _Params:
     values: dict[str, list[str]] = field(default_factory=dict)
     options: dict[str, dict[str, str]] = field(default_factory=dict)
     legacy_ranges: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: ``science_keywords[<n>][<field>]=value``: group n's field conditions
+    nested: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def get(self, name: str) -> list[str]:
         return self.values.get(name, [])
@@ -120,6 +140,12 @@ def parse_params(pairs: Iterable[tuple[str, str]]) -> _Params:
         sub = rest.rstrip("]") if bracket else ""
         if sub in ("min", "max", "value") and name == "cloud_cover":
             p.legacy_ranges.setdefault(name, {})[sub] = value
+            continue
+        if sub and name == "science_keywords":
+            group, _, sk_field = sub.partition("][")
+            if value != "":
+                p.nested.setdefault(name, {}).setdefault(group, {})[sk_field or group] = value
+                p.values.setdefault(name, []).append(value)
             continue
         if value == "":
             continue

@@ -31,10 +31,54 @@ class _Granule:
     cloud: float | None
     revision_date: str
     body: bytes
+    facts: _GranuleFacts | None = None
 
     @property
     def provider_lower(self) -> str:
         return self.provider.lower()
+
+
+@dataclass
+class _GranuleFacts:
+    """What the non-identity granule parameters are evaluated against (UMM-G and its meta)."""
+
+    native_id: str
+    platforms: list[str]
+    instruments: list[str]
+    day_night: str | None
+    revision_ms: int | None
+    production_ms: int | None
+    downloadable: bool  # a RelatedUrl of type GET DATA (CMR's OnlineAccessURL)
+    browsable: bool  # a RelatedUrl of type GET RELATED VISUALIZATION (a browse image)
+    attributes: dict[str, list[str]]
+
+
+def _granule_facts(meta: dict, umm: dict) -> _GranuleFacts:
+    platforms = [p.get("ShortName", "") for p in umm.get("Platforms") or []]
+    instruments = [
+        i.get("ShortName", "")
+        for p in umm.get("Platforms") or []
+        for i in p.get("Instruments") or []
+    ]
+    types = {ru.get("Type") for ru in umm.get("RelatedUrls") or []}
+    dg = umm.get("DataGranule") or {}
+    production = dg.get("ProductionDateTime")
+    revision = meta.get("revision-date")
+    return _GranuleFacts(
+        native_id=meta.get("native-id", ""),
+        platforms=platforms,
+        instruments=instruments,
+        day_night=dg.get("DayNightFlag"),
+        revision_ms=parse_datetime_ms(revision) if revision else None,
+        production_ms=parse_datetime_ms(production) if production else None,
+        downloadable="GET DATA" in types,
+        browsable="GET RELATED VISUALIZATION" in types,
+        attributes={
+            a["Name"]: [str(v) for v in a.get("Values") or []]
+            for a in umm.get("AdditionalAttributes") or []
+            if a.get("Name")
+        },
+    )
 
 
 @dataclass
@@ -56,6 +100,7 @@ class _Collection:
     derived: bool
     start_ms: int | None = None
     end_ms: int | None = None
+    facts: _CollectionFacts | None = None
 
     @property
     def parsed_version(self) -> str:
@@ -63,6 +108,58 @@ class _Collection:
             return str(int(self.version))
         except ValueError:
             return self.version
+
+
+@dataclass
+class _CollectionFacts:
+    """What the non-identity collection parameters are evaluated against (UMM-C and meta)."""
+
+    native_id: str
+    doi: str | None
+    processing_level: str | None
+    data_centers: list[tuple[str, list[str]]]  # (ShortName, Roles)
+    projects: list[str]
+    science_keywords: list[dict[str, str]]
+    location_keywords: list[str]
+    formats: list[str]
+    revision_ms: int | None
+
+
+_SK_FIELDS = {
+    "Category": "category", "Topic": "topic", "Term": "term",
+    "VariableLevel1": "variable_level_1", "VariableLevel2": "variable_level_2",
+    "VariableLevel3": "variable_level_3", "DetailedVariable": "detailed_variable",
+}  # fmt: skip
+
+
+def _collection_facts(meta: dict, umm: dict) -> _CollectionFacts:
+    archive = umm.get("ArchiveAndDistributionInformation") or {}
+    formats = [
+        str(f["Format"])
+        for key in ("FileDistributionInformation", "FileArchiveInformation")
+        for f in archive.get(key) or []
+        if f.get("Format")
+    ]
+    revision = meta.get("revision-date")
+    return _CollectionFacts(
+        native_id=meta.get("native-id", ""),
+        doi=(umm.get("DOI") or {}).get("DOI"),
+        processing_level=(umm.get("ProcessingLevel") or {}).get("Id"),
+        data_centers=[
+            (dc.get("ShortName", ""), list(dc.get("Roles") or []))
+            for dc in umm.get("DataCenters") or []
+        ],
+        projects=[p.get("ShortName", "") for p in umm.get("Projects") or []],
+        science_keywords=[
+            {_SK_FIELDS[k]: str(v) for k, v in kw.items() if k in _SK_FIELDS}
+            for kw in umm.get("ScienceKeywords") or []
+        ],
+        location_keywords=[
+            str(v) for kw in umm.get("LocationKeywords") or [] for v in kw.values() if v
+        ],
+        formats=formats,
+        revision_ms=parse_datetime_ms(revision) if revision else None,
+    )
 
 
 def _seq(concept_id: str) -> int:
@@ -212,6 +309,7 @@ def _collection_entry(item: dict, body: bytes, derived: bool) -> _Collection:
         derived=derived,
         start_ms=min(starts) if starts else None,
         end_ms=None if (not ends or None in ends) else max(e for e in ends if e is not None),
+        facts=_collection_facts(meta, umm),
     )
 
 

@@ -73,7 +73,12 @@ Endpoints
   Band ``.TIF`` files are ``files.CogFiles`` COGs georeferenced on the scene's MGRS tile, padded
   with zeros to the advertised ``filesize`` (a TIFF ignores trailing bytes; nothing is built for a
   ``HEAD``/``stat`` but the small COG); ``.txt/.xml/.json`` are ``CogFiles`` files whose real
-  size is advertised; bundles are ``SyntheticFiles`` bytes of exactly ``filesize`` (never stored).
+  size is advertised; a Collection 2 product bundle (``<displayId>.tar``) is a real ustar archive
+  of the scene's band files, in the folder product's order, under their own displayIds,
+  streamed member by member with Range support (``downloads._TarFiles``) — its ``filesize`` in
+  download-options/-retrieve is the archive's exact size; the recorded ``landsat_8_c1``
+  ``.tar.gz`` bundles are still ``SyntheticFiles`` bytes of the recorded ``filesize`` (not an
+  archive: left alone).
   ``/download-staging/<token>``: 202 while staging, then 302 to the download URL.
   ``GET /gen-browse?size&type&product_id``: a small JPEG, for ``landsatlook_url="self"``.
 
@@ -113,6 +118,20 @@ totalHitsAccuracy, isCustomized: false, numExcluded: 0, startingNumber, nextReco
   arithmetic; a metadata filter on a per-scene field such as Sun Elevation or a product id
   scans the candidates). The other 6 recorded datasets search empty; an unknown dataset →
   ``DATASET_INVALID``.
+
+Guesses (no recording; kept here so they stay visible)
+-----------------------------------------------------
+* The generated Collection 2 population (ids, footprints, metadata values; see
+  :mod:`.generator`) and the Collection 2 ``dataset-filters`` ids derived from a hash.
+* A bundle's member names (``<displayId>_<file>``), order, ustar headers (mode 0644, owner
+  ``root``, the band file's Last-Modified as mtime) and the 10240-byte record padding; the band
+  file sizes and the padding of small COGs with zeros up to them.
+* ``Content-Disposition`` and the DDS XML error bodies of ``/download`` (403 ``AccessDenied``,
+  404 ``NotFound``); ``/download-staging`` answering 202 with ``Retry-After: 30``.
+* Which products start "preparing" (index divisible by 3), and after how many retrieves they
+  become available (``prepare_polls``).
+* The ``remainingLimits`` counters' starting values, and every error message below that is not
+  named as recorded.
 
 HTTP statuses (none were recorded; the reference documents none)
 -----------------------------------------------------------------

@@ -25,7 +25,7 @@ from stacbridge.sandbox._kit import Recorder, RecordingMiddleware, SandboxClock,
 from stacbridge.sandbox.datahost import file_response
 from stacbridge.sandbox.files import FileSource
 from stacbridge.sandbox.m2m.catalogue import M2MEmulator
-from stacbridge.sandbox.m2m.downloads import _dds_error, _PaddedFiles
+from stacbridge.sandbox.m2m.downloads import _dds_error, _PaddedFiles, _TarFiles
 from stacbridge.sandbox.m2m.errors import (
     _FAULT_MESSAGES,
     MSG_EXPIRED,
@@ -110,7 +110,7 @@ def create_m2m_app(
     """
     sandbox_clock: SandboxClock = as_clock(clock)
     emulator = M2MEmulator(generated_scenes=generated_scenes, files=files)
-    source = _PaddedFiles(emulator.files)
+    source = _TarFiles(_PaddedFiles(emulator.files), emulator.bundle_members)
     recorder = Recorder(sandbox_clock)
     recorder.count("logins", 0)
     recorder.count("downloads", 0)

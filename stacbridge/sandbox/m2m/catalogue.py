@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from stacbridge.sandbox.files import FileSource, default_files
+from stacbridge.sandbox.files import FileSource, _last_modified, default_files
 from stacbridge.sandbox.m2m.datasets import C2_LEVELS, L8C1, _EmptyScenes, _GeneratedC2, _RecordedC1
+from stacbridge.sandbox.m2m.downloads import TarMember, tar_size
 from stacbridge.sandbox.m2m.errors import M2MError, _dumps, _invalid
 from stacbridge.sandbox.m2m.fixtures import _Dataset, _load, _verbatim
 from stacbridge.sandbox.m2m.generator import D0, LandsatC2Scenes
@@ -160,12 +161,12 @@ class M2MEmulator:
         ds = source.dataset
         display = self.c2.display_id(i, source.level)
         entity = self.c2.entity_id(i)
-        size = self.c2.bundle_size(i, source.level)
+        size = tar_size([m.size for m in self._bundle_members(alias, i)])
         out = [
             _Product(
                 alias, i, entity, display, p.bundle_id, p.bundle_code, p.bundle_name,
                 ds.dataset_id, ds.collection_name, size,
-                f"m2m/{alias}/{display}/large/{size}.bin", f"{display}.tar", i % 3 == 0,
+                f"tar/{alias}/{i}/{display}.tar", f"{display}.tar", i % 3 == 0,
             )
         ]  # fmt: skip
         for kind, _ in p.files:
@@ -178,6 +179,31 @@ class M2MEmulator:
                 )
             )  # fmt: skip
         return out
+
+    def _bundle_members(self, alias: str, i: int) -> list[TarMember]:
+        """The files of scene `i`'s product bundle: every band file the folder product lists,
+        under the names a real bundle gives them (``<displayId>_SR_B4.TIF``)."""
+        source: _GeneratedC2 = self.sources[alias]
+        members = []
+        for kind, _ in source.products.files:
+            path, size, name = self._c2_file(alias, i, kind)
+            mtime = int(_last_modified(path).timestamp())
+            members.append(TarMember(name, path, size, mtime))
+        return members
+
+    def bundle_members(self, path: str) -> list[TarMember] | None:
+        """The members of the bundle at FileSource path ``tar/<alias>/<index>/<displayId>.tar``."""
+        parts = path.split("/")
+        if len(parts) != 4 or parts[0] != "tar" or parts[1] not in C2_LEVELS:
+            return None
+        try:
+            i = int(parts[2])
+        except ValueError:
+            return None
+        source: _GeneratedC2 = self.sources[parts[1]]
+        if not 0 <= i < self.c2.n or parts[3] != f"{self.c2.display_id(i, source.level)}.tar":
+            return None
+        return self._bundle_members(parts[1], i)
 
     def _c1_products(self, entity: str) -> list[_Product]:
         scene = self.c1.scenes[entity]

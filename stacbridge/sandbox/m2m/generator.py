@@ -5,9 +5,11 @@ Scene ``i`` (``0 <= i < n``) of ``landsat_ot_c2_l1`` and ``landsat_ot_c2_l2`` is
 acquisition in both, as on M2M); only the Level-1/Level-2 product identifiers and metadata differ.
 
 * **Grid.** ``K = 50`` WRS-2 path/row cells over land (US Great Plains, California, Brazil, the
-  Pampas, France, the Sahel, India, the North China Plain, south-east Australia, Kenya, interior
-  Alaska, and path 73 row 72 over Fiji, whose footprint crosses the antimeridian and is written
-  with longitudes above 180 as M2M writes such footprints: the recorded ``landsat_ot_c2_*``
+  Pampas, France, the Sahel, northern Minnesota — paths 26–27, rows 26–27, which hold the
+  README's example bbox ``[-91.7, 47.7, -90.9, 48.3]``, and the recorded HLS granules' Landsat
+  scene ``027027`` — the North China Plain, south-east Australia, Kenya, interior Alaska, and
+  path 73 row 72 over Fiji, whose footprint crosses the antimeridian and is written with
+  longitudes above 180 as M2M writes such footprints: the recorded ``landsat_ot_c2_*``
   dataset bounds reach ``east: 197.58``). Scene centres come from the WRS-2 orbit geometry
   (inclination 98.2°, 233 paths, 248 rows, row 60 on the equator, path 1 crossing the equator at
   64.57° W — that constant calibrated on the two recorded ``LANDSAT_8_C1`` scenes, whose centres
@@ -216,7 +218,7 @@ _LAND_BLOCKS: tuple[tuple[int, int, int, int], ...] = (
     (225, 226, 85, 86),  # Argentina, the Pampas
     (197, 198, 26, 27),  # France
     (193, 194, 50, 51),  # the Sahel (Niger, Burkina Faso)
-    (144, 145, 46, 47),  # India, the Deccan
+    (26, 27, 26, 27),  # Minnesota, Lake Superior: the README's example bbox (-91.7, 47.7 ..)
     (122, 123, 35, 36),  # North China Plain
     (92, 93, 84, 85),  # south-east Australia
 )
@@ -398,7 +400,7 @@ class LandsatC2Scenes:
         self.land_delta = [rng.randint(-900, 300) for _ in range(CLOUD_PERIOD)]
         self.rmse_table = [rng.randint(3_200, 11_800) for _ in range(CLOUD_PERIOD)]
         self.cloud_offsets = [(s * 37) % CLOUD_PERIOD for s in range(self.k)]
-        self._size_salt = rng.randrange(1 << 30)
+        self._size_salt = rng.randrange(1 << 30)  # drawn so later draws stay as they were
         self.cloud_text = [f"{v / 100:.2f}" for v in range(10_001)]
 
     # -- per-index properties ----------------------------------------------------------------------
@@ -483,10 +485,6 @@ class LandsatC2Scenes:
             )
         )
         return elevation, azimuth % 360.0
-
-    def bundle_size(self, i: int, level: str) -> int:
-        base = 780_000_000 if level == "L1" else 820_000_000
-        return base + (i * 2_654_435_761 + self._size_salt + len(level)) % 360_000_000
 
     # -- inversions --------------------------------------------------------------------------------
     def _index(self, sat: str, path: int, row: int, day: int) -> int | None:
