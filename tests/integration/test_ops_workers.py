@@ -194,3 +194,63 @@ def test_an_order_placed_through_one_gateway_completes_for_a_client_of_another(
         )
     ]
     assert len(requests) == 1  # placed once, by the first process; the second only read it
+
+
+def test_a_worker_killed_mid_order_is_replaced_by_another_within_the_lease(
+    sandbox, redis_url, tmp_path
+):
+    """kill -9 leaves the poll lease behind: it must be short (it used to last three poll
+    intervals, here 90 s) so that another process takes the order over soon."""
+    import redis
+
+    slow = gateway_env(
+        sandbox,
+        redis_url,
+        STACBRIDGE_M2M__POLL_INTERVAL="30",
+        STACBRIDGE_M2M__MAX_POLL_INTERVAL="30",
+    )
+    port = free_port()
+    log = tmp_path / "doomed.log"
+    with log.open("w") as out:
+        doomed = subprocess.Popen(
+            [sys.executable, "-m", "stacbridge.cli", "serve", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=slow,
+            cwd=tmp_path,
+        )
+    a = f"http://127.0.0.1:{port}"
+    lease = "lock:order-poll:m2m:"
+    store = redis.Redis.from_url(redis_url)
+    try:
+        wait_ready(a, doomed, log)
+        scenes = httpx.get(
+            f"{a}/collections/{L2}/items",
+            params={"limit": 12, "datetime": "2020-11-01T00:00:00Z/.."},
+            timeout=60,
+        ).json()["features"]
+        for scene in scenes:
+            first = httpx.get(scene["assets"]["bundle"]["href"], timeout=60)
+            if first.status_code == 202:
+                break
+        else:
+            pytest.fail("no preparing bundle among 12 scenes")
+        href = scene["assets"]["bundle"]["href"]
+        lease += first.json()["order"]["id"]
+        for _ in range(100):  # the doomed process's loop polls once, then holds the lease
+            if store.exists(lease):
+                break
+            time.sleep(0.1)
+    finally:
+        doomed.kill()  # SIGKILL: no clean hand-back of the lease
+        doomed.wait()
+    remaining = store.pttl(lease)
+    assert 0 < remaining <= 15_000, f"a dead worker's lease lasts {remaining} ms"
+    with serve(gateway_env(sandbox, redis_url), tmp_path / "heir.log") as b:
+        on_b = b + href[len(a) :]
+        for _ in range(120):  # bounded: the heir polls once the lease lapses
+            response = httpx.get(on_b, timeout=60)
+            if response.status_code != 202:
+                break
+            time.sleep(0.5)
+    assert response.status_code == 302, response.text
