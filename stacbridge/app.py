@@ -219,6 +219,7 @@ def create_app(
         ),
         default_limit=settings.default_limit,
         max_limit=settings.max_limit,
+        provider_deadline=settings.provider_deadline,
         title=settings.title,
         description=settings.description,
     )

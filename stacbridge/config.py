@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     default_limit: int = 10
     #: the largest page a client may ask for (a 2,000-item HLS page is ~30 MB of JSON).
     max_limit: int = 2000
+    #: seconds each provider has for its part of a request that spans providers (the
+    #: collection listing): one that is slower is left out and named, never waited for.
+    provider_deadline: float = 10.0
     #: the largest request body accepted (a search body; larger is a 413).
     max_body_bytes: int = 1 << 20
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])

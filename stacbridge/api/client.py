@@ -9,6 +9,7 @@ protocol and their declared capabilities.  A collection no catalogue serves rais
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from typing import Any
@@ -58,6 +59,8 @@ class StacClient(AsyncBaseCoreClient):
     presenter: Presenter = attr.ib(default=None)
     default_limit: int = attr.ib(default=10)
     max_limit: int = attr.ib(default=2000)
+    #: seconds each provider has to answer its part of a request that spans providers.
+    provider_deadline: float = attr.ib(default=10.0)
     landing_page_id: str = attr.ib(default="stacbridge")
     title: str = attr.ib(default="stacbridge")
     description: str = attr.ib(default="")
@@ -155,12 +158,7 @@ class StacClient(AsyncBaseCoreClient):
                 open_token(self.signer, COLLECTIONS_PURPOSE, token, fingerprint).get("o", 0)
             )
         query = CollectionQuery(bbox=tuple(bbox) if bbox else None, datetime=interval, q=q)
-        found: list[tuple[Catalog, JSON]] = []
-        for catalog in self.registry.catalogs:
-            try:
-                found += [(catalog, c) for c in await catalog.list_collections(query)]
-            except Exception as exc:  # noqa: BLE001 - one provider's fault never hides another's
-                log.warning("provider %s: collections unavailable: %s", catalog.name, exc)
+        found, missing = await self._collections_of_all(query)
         page = found[offset : offset + limit]
         collections = [self.presenter.collection(c, coll, base) for c, coll in page]
         links = [L.link("self", str(request.url)), *L.root_links(base, self.title)]
@@ -172,14 +170,51 @@ class StacClient(AsyncBaseCoreClient):
                 COLLECTIONS_PURPOSE, {"f": fingerprint, "o": max(0, offset - limit)}
             )
             links.append(L.link("prev", L.replace_query(request, token=token), method="GET"))
-        return L.json_response(
-            {
-                "collections": collections,
-                "links": links,
-                "numberMatched": len(found),
-                "numberReturned": len(collections),
-            }
-        )
+        body: JSON = {
+            "collections": collections,
+            "links": links,
+            "numberReturned": len(collections),
+        }
+        if missing:
+            # not the count: say who is missing instead (a header scripts can check, and the
+            # body for people), and let the next listing ask them again
+            body["stacbridge:missing_providers"] = missing
+            response = L.json_response(body)
+            response.headers["Stacbridge-Missing-Providers"] = ", ".join(sorted(missing))
+            return response
+        body["numberMatched"] = len(found)
+        return L.json_response(body)
+
+    async def _collections_of_all(
+        self, query: CollectionQuery
+    ) -> tuple[list[tuple[Catalog, JSON]], dict[str, str]]:
+        """Every catalogue's collections, asked concurrently, each within the deadline.
+
+        A provider that fails or misses `provider_deadline` costs the others nothing: its
+        collections are left out and it is named in the second value (name → why).
+        """
+
+        async def one(catalog: Catalog) -> list[JSON]:
+            return await asyncio.wait_for(catalog.list_collections(query), self.provider_deadline)
+
+        catalogs = self.registry.catalogs
+        answers = await asyncio.gather(*(one(c) for c in catalogs), return_exceptions=True)
+        found: list[tuple[Catalog, JSON]] = []
+        missing: dict[str, str] = {}
+        for catalog, answer in zip(catalogs, answers, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, Exception):
+                    raise answer  # cancellation and the like are not a provider's fault
+                why = (
+                    "no answer within the deadline"
+                    if isinstance(answer, TimeoutError)
+                    else str(answer) or type(answer).__name__
+                )
+                log.warning("provider %s: collections unavailable: %s", catalog.name, why)
+                missing[catalog.name] = why
+            else:
+                found += [(catalog, c) for c in answer]
+        return found, missing
 
     async def get_collection(self, collection_id: str, **kwargs: Any) -> Response:  # type: ignore[override]
         request: Request = kwargs["request"]

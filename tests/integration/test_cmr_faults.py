@@ -120,3 +120,23 @@ def test_deep_paging_uses_search_after_and_big_pages(cmr, gateway):
     assert all("page_size=2000" in r["form"] for r in sent)
     assert sent[0]["cmr_search_after"] is None
     assert all(r["cmr_search_after"] for r in sent[1:])
+
+
+def test_a_hanging_cmr_costs_the_collection_listing_nothing_but_its_own_part(sandbox, cmr):
+    """Providers are asked concurrently, each within `provider_deadline`; the late one is left
+    out and named, and the listing then claims no count (it is not the count)."""
+    settings = sandbox.settings(secret_keys=["k"], provider_deadline=1.0)
+    with ServerThread(create_app(settings)) as server:
+        # a keyword search goes to CMR every time (no cached listing to fall back on)
+        cmr.post("/_sandbox/faults", json={"delay": 5.0, "count": 20, "path": "collections"})
+        response = httpx.get(f"{server.url}/collections", params={"q": "landsat"}, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.headers["stacbridge-missing-providers"] == "cmr"
+        body = response.json()
+        assert body["stacbridge:missing_providers"] == {"cmr": "no answer within the deadline"}
+        assert "numberMatched" not in body
+        assert {c["id"] for c in body["collections"]} >= {"landsat_ot_c2_l2"}
+        cmr.delete("/_sandbox/faults")
+        healthy = httpx.get(f"{server.url}/collections", params={"q": "landsat"}, timeout=30)
+        assert "stacbridge-missing-providers" not in healthy.headers
+        assert "numberMatched" in healthy.json()
