@@ -155,23 +155,28 @@ def test_two_workers_on_redis_log_in_once_for_a_burst(sandbox, redis_url, tmp_pa
     assert served == 51, scrape
 
 
+def a_preparing_bundle(gateway: str, since: str) -> tuple[dict, httpx.Response]:
+    """A scene first seen after `since` whose bundle USGS must prepare, and the 202 its first
+    GET answered (the order is placed by that GET)."""
+    scenes = httpx.get(
+        f"{gateway}/collections/{L2}/items",
+        params={"limit": 12, "datetime": f"{since}/.."},
+        timeout=60,
+    ).json()["features"]
+    for scene in scenes:
+        first = httpx.get(scene["assets"]["bundle"]["href"], timeout=60)
+        if first.status_code == 202:
+            return scene, first
+    pytest.fail("no preparing bundle among 12 scenes")
+
+
 def test_an_order_placed_through_one_gateway_completes_for_a_client_of_another(
     sandbox, redis_url, tmp_path
 ):
     m2m = sandbox.m2m.url
     env = gateway_env(sandbox, redis_url)
     with serve(env, tmp_path / "a.log") as a, serve(env, tmp_path / "b.log") as b:
-        scenes = httpx.get(
-            f"{a}/collections/{L2}/items",
-            params={"limit": 12, "datetime": "2020-09-01T00:00:00Z/.."},
-            timeout=60,
-        ).json()["features"]
-        for scene in scenes:
-            first = httpx.get(scene["assets"]["bundle"]["href"], timeout=60)
-            if first.status_code == 202:
-                break
-        else:
-            pytest.fail("no preparing bundle among 12 scenes")
+        scene, first = a_preparing_bundle(a, "2020-09-01T00:00:00Z")
         href = scene["assets"]["bundle"]["href"]
         assert href.startswith(a)
         on_b = b + href[len(a) :]  # the same signed href, asked of the other process
@@ -224,17 +229,7 @@ def test_a_worker_killed_mid_order_is_replaced_by_another_within_the_lease(
     store = redis.Redis.from_url(redis_url)
     try:
         wait_ready(a, doomed, log)
-        scenes = httpx.get(
-            f"{a}/collections/{L2}/items",
-            params={"limit": 12, "datetime": "2020-11-01T00:00:00Z/.."},
-            timeout=60,
-        ).json()["features"]
-        for scene in scenes:
-            first = httpx.get(scene["assets"]["bundle"]["href"], timeout=60)
-            if first.status_code == 202:
-                break
-        else:
-            pytest.fail("no preparing bundle among 12 scenes")
+        scene, first = a_preparing_bundle(a, "2020-11-01T00:00:00Z")
         href = scene["assets"]["bundle"]["href"]
         lease += first.json()["order"]["id"]
         for _ in range(100):  # the doomed process's loop polls once, then holds the lease

@@ -103,22 +103,6 @@ def test_an_error_response_is_not_cached_even_on_post(http):
 # --- upstream text, injected through the emulators' fault queues ------------------------------
 
 
-@pytest.fixture
-def cmr(sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.cmr.url, timeout=30) as client:
-        client.delete("/_sandbox/faults")
-        yield client
-        client.delete("/_sandbox/faults")
-
-
-@pytest.fixture
-def m2m(sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.m2m.url, timeout=30) as client:
-        client.delete("/_sandbox/faults")
-        yield client
-        client.delete("/_sandbox/faults")
-
-
 def assert_scrubbed(response: httpx.Response) -> str:
     assert response.headers["content-type"] == "application/json"
     assert response.headers["x-content-type-options"] == "nosniff"

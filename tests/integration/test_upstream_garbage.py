@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -19,22 +18,6 @@ from tests.conftest import FIXTURES
 
 HLS = "HLSL30.v2.0"
 L2 = "landsat_ot_c2_l2"
-
-
-@pytest.fixture
-def cmr(sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.cmr.url, timeout=30) as client:
-        client.delete("/_sandbox/faults")
-        yield client
-        client.delete("/_sandbox/faults")
-
-
-@pytest.fixture
-def m2m(sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.m2m.url, timeout=30) as client:
-        client.delete("/_sandbox/faults")
-        yield client
-        client.delete("/_sandbox/faults")
 
 
 def assert_502_naming(response: httpx.Response, provider: str) -> dict:
