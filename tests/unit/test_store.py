@@ -7,6 +7,7 @@ import multiprocessing
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -410,8 +411,9 @@ def _child_cached_token(
     out.put(asyncio.run(main()))
 
 
-def test_cached_token_single_flight_across_processes(tmp_path: Path) -> None:
-    db = tmp_path / "shared.sqlite"
+def assert_one_login_across_processes(child: Any, store_arg: str, tmp_path: Path) -> None:
+    """Three processes, 20 concurrent `cached_token` calls each, on one shared store:
+    exactly one fetch overall, and every caller got that fetch's token."""
     counter = tmp_path / "fetches.txt"
     counter.touch()
     ctx = multiprocessing.get_context("spawn")
@@ -419,8 +421,7 @@ def test_cached_token_single_flight_across_processes(tmp_path: Path) -> None:
     barrier = ctx.Barrier(n)
     out = ctx.Queue()
     procs = [
-        ctx.Process(target=_child_cached_token, args=(str(db), str(counter), barrier, out))
-        for _ in range(n)
+        ctx.Process(target=child, args=(store_arg, str(counter), barrier, out)) for _ in range(n)
     ]
     for p in procs:
         p.start()
@@ -430,9 +431,14 @@ def test_cached_token_single_flight_across_processes(tmp_path: Path) -> None:
         assert p.exitcode == 0
     fetchers = counter.read_text().split()
     assert len(fetchers) == 1, f"expected one login overall, got {fetchers}"
-    tokens = {t for r in results for t in r}
-    assert tokens == {f"token-from-{fetchers[0]}".encode()}
+    assert {t for r in results for t in r} == {f"token-from-{fetchers[0]}".encode()}
     assert sum(len(r) for r in results) == 20 * n
+
+
+def test_cached_token_single_flight_across_processes(tmp_path: Path) -> None:
+    assert_one_login_across_processes(
+        _child_cached_token, str(tmp_path / "shared.sqlite"), tmp_path
+    )
 
 
 # -- Redis specifics -------------------------------------------------------------------------
@@ -516,22 +522,4 @@ def test_cached_token_single_flight_across_processes_on_redis(
     tmp_path: Path,
     redis_url: str,  # noqa: F811 - fixture
 ) -> None:
-    counter = tmp_path / "fetches.txt"
-    counter.touch()
-    ctx = multiprocessing.get_context("spawn")
-    n = 3
-    barrier = ctx.Barrier(n)
-    out = ctx.Queue()
-    procs = [
-        ctx.Process(target=_child_cached_token_redis, args=(redis_url, str(counter), barrier, out))
-        for _ in range(n)
-    ]
-    for p in procs:
-        p.start()
-    results = [out.get(timeout=30) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
-        assert p.exitcode == 0
-    fetchers = counter.read_text().split()
-    assert len(fetchers) == 1, f"expected one login overall, got {fetchers}"
-    assert {t for r in results for t in r} == {f"token-from-{fetchers[0]}".encode()}
+    assert_one_login_across_processes(_child_cached_token_redis, redis_url, tmp_path)
