@@ -89,6 +89,18 @@ class EarthdataSettings(Section):
     public_hosts: list[str] = Field(default_factory=lambda: ["cdn.earthdata.nasa.gov"])
     http: HttpSettings = Field(default_factory=HttpSettings)
 
+    @field_validator("token", "username", "password", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """An empty or blank credential is no credential: `STACBRIDGE_EARTHDATA__TOKEN=""` (as a
+        compose file or a CI secret that is not set renders it) must not make the gateway send
+        `Authorization: Bearer ` to data hosts, nor hide the username/password it was given."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
 
 class ProxySettings(Section):
     """The signing proxy's own behaviour, whatever the provider (`[proxy]`)."""
