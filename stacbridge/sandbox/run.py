@@ -62,6 +62,7 @@ class Sandbox:
         self.m2m: ServerThread | None = None
         self.m2m_clock: Any = None
         self.appeears: Any = None
+        self.stac: Any = None
 
     def start(self) -> Sandbox:
         from stacbridge.sandbox.cmr import create_cmr_app
@@ -92,9 +93,16 @@ class Sandbox:
 
         # AppEEARS logs in with the Earthdata Login account
         self.appeears = AppEEARSSandbox(dict([SANDBOX_EDL_USER]), host=self.host).start()
+
+        from stacbridge.sandbox.stac import StacUpstreams
+
+        # STAC upstreams: ESA MAAP (OIDC) and Planetary Computer (SAS)
+        self.stac = StacUpstreams(self.host).start()
         return self
 
     def stop(self) -> None:
+        if self.stac is not None:
+            self.stac.stop()
         if self.appeears is not None:
             self.appeears.stop()
         if self.m2m is not None:
@@ -214,6 +222,8 @@ class Sandbox:
             "STACBRIDGE_APPEEARS__ENABLED": "true",
             "STACBRIDGE_APPEEARS__URL": self.appeears.url,
             "STACBRIDGE_APPEEARS__POLL_INTERVAL": "1.0",
+            "STACBRIDGE_STAC__ENABLED": "true",
+            "STACBRIDGE_STAC__UPSTREAMS": self.stac.upstreams_json(),
         }
 
 
