@@ -187,6 +187,7 @@ class Sandbox:
         gateway's tests pin the exact provider set.  `environment()` (serve --sandbox) has it.
         """
         from stacbridge.providers.appeears import SPEC as APPEEARS_SPEC
+        from stacbridge.providers.stac import SPEC as STAC_SPEC
         from stacbridge.registry import discover
 
         values: dict[str, Any] = {
@@ -196,7 +197,7 @@ class Sandbox:
             "store_url": "memory://",
         }
         values.update(overrides)
-        return load_settings(discover(extra=[APPEEARS_SPEC]), **values)
+        return load_settings(discover(extra=[APPEEARS_SPEC, STAC_SPEC]), **values)
 
     def environment(self) -> dict[str, str]:
         """The same settings as STACBRIDGE_* variables (for worker processes)."""
