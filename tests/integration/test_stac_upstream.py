@@ -208,6 +208,28 @@ def test_filter_the_upstream_declares_is_sent_upstream(http, upstreams):
     assert sent and all(e["method"] == "POST" for e in sent)
 
 
+def test_a_filter_the_upstream_refuses_is_evaluated_in_the_gateway(http, upstreams):
+    # PC declares basic-cql2 only: LIKE is refused upstream, so the gateway asks without it
+    with httpx.Client(base_url=upstreams.pc.url) as pc:
+        pc.post("/_sandbox/reset")
+        response = http.get(
+            "/search",
+            params={
+                "collections": "pc:sentinel-2-l2a",
+                "limit": 50,
+                "filter": "platform LIKE 'Sentinel%' AND \"eo:cloud_cover\" < 20",
+            },
+        )
+        statuses = [
+            e["status"] for e in pc.get("/_sandbox/requests").json() if e["path"] == "/search"
+        ]
+    assert response.status_code == 200, response.text
+    found = response.json()["features"]
+    expected = sum(1 for i in range(23) if (i * 37) % 100 < 20)
+    assert len(found) == expected and expected > 0
+    assert statuses == [400, 200]
+
+
 def test_sort_is_refused_where_the_upstream_cannot_and_passed_where_it_can(http):
     refused = http.get("/search", params={"collections": MAAP, "sortby": "-datetime"})
     assert refused.status_code == 400

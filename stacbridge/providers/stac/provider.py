@@ -46,6 +46,7 @@ from stacbridge.protocols import (
     ItemPage,
     ItemQuery,
     ProviderError,
+    UpstreamRejected,
 )
 from stacbridge.providers.stac import translate
 from stacbridge.providers.stac.assets import AssetScheme, BearerAssets, PublicAssets, SasAssets
@@ -56,6 +57,8 @@ from stacbridge.store import MemoryStore, Store
 
 log = logging.getLogger("stacbridge.stac")
 
+#: the search keys of a CQL2 filter (dropped together when the upstream refuses one).
+FILTER_KEYS = ("filter", "filter-lang", "filter-crs")
 #: pages of `/collections` read at most (a catalogue with more is cut, with a warning).
 MAX_COLLECTION_PAGES = 50
 
@@ -319,8 +322,9 @@ class StacUpstreamProvider:
             body["intersects"] = query.intersects
         elif query.bbox is not None:
             body["bbox"] = list(query.bbox)
-        if query.datetime is not None:
-            body["datetime"] = f"{_rfc3339(query.datetime.start)}/{_rfc3339(query.datetime.end)}"
+        when = query.datetime
+        if when is not None and (when.start is not None or when.end is not None):
+            body["datetime"] = f"{_rfc3339(when.start)}/{_rfc3339(when.end)}"
         if query.sortby and query.sortby[0][0] in self.capabilities.sortable:
             field, direction = query.sortby[0]
             body["sortby"] = [{"field": field, "direction": direction}]
@@ -379,12 +383,16 @@ class StacUpstreamProvider:
                 f"{self.name} does not offer item search across collections; search one of its "
                 "collections at a time"
             )
-        if method == "POST":
-            page = await self.client.call("POST", path, body=payload)
-            sent = payload
-        else:
-            page = await self.client.call("GET", path, params=payload if cursor is None else None)
-            sent = None
+        try:
+            page, sent = await self._page(method, path, payload, cursor)
+        except UpstreamRejected as exc:
+            if cursor is not None or not isinstance(payload, dict) or "filter" not in payload:
+                raise
+            # the upstream declares filter but not this expression (a function, a property it
+            # lacks): ask without it; the gateway evaluates the whole filter on the results
+            log.info("%s: filter refused upstream (%s); evaluated in the gateway", self.name, exc)
+            payload = {k: v for k, v in payload.items() if k not in FILTER_KEYS}
+            page, sent = await self._page(method, path, payload, cursor)
         if not isinstance(page, dict) or not isinstance(page.get("features"), list):
             raise ProviderError(self.name, f"{self.name}: the search answer has no features")
         items = []
@@ -407,6 +415,15 @@ class StacUpstreamProvider:
             next_cursor=next_cursor,
             number_matched=matched if isinstance(matched, int) and cursor is None else None,
         )
+
+    async def _page(
+        self, method: str, path: str, payload: Any, cursor: Any | None
+    ) -> tuple[Any, JSON | None]:
+        """One upstream page, and the POST body sent (for a next link that merges into it)."""
+        if method == "POST":
+            return await self.client.call("POST", path, body=payload), payload
+        # a cursor's path carries its own query string: nothing is added to it
+        return await self.client.call("GET", path, params=payload if cursor is None else None), None
 
     def _item(self, raw: Any) -> JSON:
         item = translate.to_item(raw, self.upstream, self.prefix)

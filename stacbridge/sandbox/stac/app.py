@@ -42,6 +42,22 @@ SEARCH_PARAMS = frozenset(
     {"collections", "ids", "bbox", "intersects", "datetime", "limit", "token"}
 )
 FILTER_PARAMS = frozenset({"filter", "filter-lang", "filter-crs"})
+#: the operators of the basic-cql2 conformance class (all the PC flavour declares).
+BASIC_CQL2 = frozenset({"and", "or", "not", "=", "<>", "<", "<=", ">", ">=", "isNull"})
+
+
+def _operators(expr: Any) -> set[str]:
+    """Every `op` in a CQL2-JSON expression."""
+    found: set[str] = set()
+    if isinstance(expr, dict):
+        if isinstance(expr.get("op"), str):
+            found.add(expr["op"])
+        for value in expr.values():
+            found |= _operators(value)
+    elif isinstance(expr, list):
+        for value in expr:
+            found |= _operators(value)
+    return found
 
 
 class Refused(Exception):
@@ -146,6 +162,10 @@ class Upstream:
             except Exception as exc:
                 raise Refused(f"invalid {lang} filter: {exc}") from exc
             out["filter"] = expr.to_json()
+            unsupported = sorted(_operators(out["filter"]) - BASIC_CQL2)
+            if unsupported:
+                # basic-cql2 is all the flavour declares: LIKE, arrays, spatial... are refused
+                raise Refused(f"unsupported filter operator(s): {', '.join(unsupported)}")
         return out
 
     def key(self, search: dict[str, Any]) -> str:
