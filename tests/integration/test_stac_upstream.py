@@ -444,3 +444,36 @@ def test_stac_api_validator_on_a_maap_collection(stac_gateway):
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     output = done.stdout + done.stderr
     assert "Errors: none" in output, output
+
+
+def test_get_searches_send_filter_as_cql2_text_and_sort_as_sortby(upstreams):
+    provider = StacUpstreamProvider(
+        "pcget", upstreams.pc_settings(search_method="GET"), store=MemoryStore()
+    )
+    expr = {"op": "<", "args": [{"property": "eo:cloud_cover"}, 40]}
+
+    async def run() -> list[dict]:
+        await provider.start()
+        assert provider.capabilities.sortable == frozenset({"datetime"})
+        query = ItemQuery(
+            collections=("pc:naip",), limit=5, filter=expr, sortby=(("datetime", "desc"),)
+        )
+        found, cursor = [], None
+        while True:
+            page = await provider.search(query, cursor)
+            found += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        await provider.aclose()
+        return found
+
+    with httpx.Client(base_url=upstreams.pc.url) as pc:
+        pc.post("/_sandbox/reset")
+        found = asyncio.run(run())
+        sent = [e for e in pc.get("/_sandbox/requests").json() if e["path"] == "/search"]
+    expected = [i for i in range(23) if (i * 37) % 100 < 40]
+    assert [f["properties"]["datetime"] for f in found] == [_when(i) for i in reversed(expected)]
+    assert all(e["method"] == "GET" and e["status"] == 200 for e in sent)
+    assert "filter-lang=cql2-text" in sent[0]["query"] and "sortby=-datetime" in sent[0]["query"]
+    assert len(sent) == -(-len(expected) // 5)
