@@ -23,6 +23,7 @@ import base64
 import datetime as dt
 import hashlib
 from typing import Any
+from urllib.parse import quote
 
 import cql2
 import orjson
@@ -441,8 +442,6 @@ def create_stac_app(
 
 
 def _q(value: str) -> str:
-    from urllib.parse import quote
-
     return quote(value, safe=",:/")
 
 
