@@ -347,7 +347,10 @@ class StacUpstreamProvider:
             elif key == "sortby":
                 params[key] = ("-" if value[0]["direction"] == "desc" else "+") + value[0]["field"]
             elif key == "filter":
-                params[key] = cql2.Expr(value).to_text()
+                try:
+                    params[key] = cql2.Expr(value).to_text()
+                except Exception:  # noqa: BLE001 - not expressible as text: the gateway evaluates it
+                    continue
                 params["filter-lang"] = "cql2-text"
             elif key != "filter-lang":
                 params[key] = value
@@ -396,8 +399,11 @@ class StacUpstreamProvider:
         if not isinstance(page, dict) or not isinstance(page.get("features"), list):
             raise ProviderError(self.name, f"{self.name}: the search answer has no features")
         items = []
+        only = natives[0] if len(natives) == 1 else None
         for raw in page["features"]:
             try:
+                if only is not None and isinstance(raw, dict) and "collection" not in raw:
+                    raw = {**raw, "collection": only}  # some APIs leave it out of item pages
                 items.append(self._item(raw))
             except UNTRANSLATABLE as exc:
                 log.warning("%s: skipped an item: %s", self.name, exc)
