@@ -270,6 +270,26 @@ def test_protected_asset_downloads_with_a_plain_get_and_range(http, upstreams):
     assert "authorization" not in {k.lower() for k in whole.headers}
 
 
+def test_a_redirect_to_a_presigned_url_is_handed_on_without_the_bearer(http, upstreams):
+    items = http.get("/collections/BiomassLevel1cIOC/items", params={"limit": 1}).json()
+    asset = items["features"][0]["assets"]["enclosure"]
+    with httpx.Client(base_url=upstreams.blob.url) as blob:
+        blob.post("/_sandbox/reset")
+        answer = http.get(asset["href"], follow_redirects=False)
+        assert answer.status_code == 307, answer.text
+        location = answer.headers["location"]
+        assert location.startswith(upstreams.blob.url + "/data/BiomassLevel1cIOC/")
+        data = httpx.get(location)
+        assert data.status_code == 200 and len(data.content) == asset["file:size"]
+        # a HEAD is answered by the proxy itself, following the redirect
+        head = http.head(asset["href"])
+        assert head.status_code == 200
+        assert int(head.headers["content-length"]) == asset["file:size"]
+        seen = blob.get("/_sandbox/requests").json()
+    assert len(seen) == 2
+    assert not any("authorization" in e["headers"] for e in seen)  # the bearer stayed home
+
+
 def test_sas_asset_redirects_to_a_signed_blob_url(http, upstreams):
     item = http.get(f"/collections/{PC}/items", params={"limit": 1}).json()["features"][0]
     href = item["assets"]["B04"]["href"]

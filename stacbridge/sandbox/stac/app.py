@@ -14,7 +14,9 @@ API specification, which both services implement:
   silently ignored, which is what lets the gateway's tests see that it does not send them;
 * MAAP only: `/data/...` files need `Authorization: Bearer <access token>` issued by the
   realm (`401` with `WWW-Authenticate: Bearer` otherwise), Range and validators as the other
-  sandbox data hosts.
+  sandbox data hosts; with `presign`, one collection's files redirect (302) to a pre-signed
+  URL on another host instead (a guess at how a download service fronting object storage
+  behaves; MAAP's own behaviour is not recorded).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -39,6 +42,8 @@ from stacbridge.sandbox.oidc.app import Keycloak
 from stacbridge.sandbox.sas.app import SasAuthority, sas_token_routes
 from stacbridge.sandbox.stac.catalogue import BASE_CONFORMANCE, MAAP, PC, Catalogue, Flavour
 
+#: the MAAP files that redirect to a pre-signed URL when `presign` is given.
+PRESIGNED_PREFIX = "data/BiomassLevel1cIOC/"
 SEARCH_PARAMS = frozenset(
     {"collections", "ids", "bbox", "intersects", "datetime", "limit", "token"}
 )
@@ -237,8 +242,13 @@ def create_stac_app(
     sas: SasAuthority | None = None,
     blob_url: str = "",
     oidc_url: str = "",
+    presign: Callable[[str], str] | None = None,
 ) -> Any:
-    """The upstream for `flavour` ("maap": needs `keycloak`; "pc": needs `sas`, `blob_url`)."""
+    """The upstream for `flavour` ("maap": needs `keycloak`; "pc": needs `sas`, `blob_url`).
+
+    `presign(path)`: MAAP's `BiomassLevel1cIOC` files then answer an authorised GET with a
+    302 to that pre-signed URL on another host, as object stores behind a download service do.
+    """
     chosen = MAAP if flavour == "maap" else PC
     clock = clock or SandboxClock()
     upstream = Upstream(chosen, Catalogue(chosen, oidc_url=oidc_url, blob_url=blob_url))
@@ -413,6 +423,8 @@ def create_stac_app(
             )
         recorder.count("authorized")
         path = "data/" + request.path_params["path"]
+        if presign is not None and path.startswith(PRESIGNED_PREFIX):
+            return Response("", status_code=302, headers={"Location": presign(path)})
         info = files.stat(path)
         if info is None:
             return Response("not found", status_code=404)

@@ -41,10 +41,22 @@ class StacUpstreams:
     def start(self) -> StacUpstreams:
         self.oidc = self._serve(create_oidc_app(self.keycloak))
         realm_url = f"{self.oidc.url}/realms/{REALM}"
-        self.maap = self._serve(
-            create_stac_app("maap", clock=self.clock, keycloak=self.keycloak, oidc_url=realm_url)
-        )
         self.blob = self._serve(create_blob_app(self.sas))
+        blob_url = self.blob.url
+
+        def presign(path: str) -> str:
+            # `data/...` on the blob host, signed for its container `data`
+            return f"{blob_url}/{path}?{self.sas.issue('maap-presign', 'data')['token']}"
+
+        self.maap = self._serve(
+            create_stac_app(
+                "maap",
+                clock=self.clock,
+                keycloak=self.keycloak,
+                oidc_url=realm_url,
+                presign=presign,
+            )
+        )
         self.pc = self._serve(
             create_stac_app("pc", clock=self.clock, sas=self.sas, blob_url=self.blob.url)
         )
