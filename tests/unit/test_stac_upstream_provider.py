@@ -161,3 +161,42 @@ def test_without_item_search_one_collection_is_read_through_its_items():
 
     _run(run())
     assert "/api/collections/a/items" in paths and "/api/search" not in paths
+
+
+def test_api_auth_sends_the_bearer_and_renews_it_once_on_a_401():
+    from urllib.parse import parse_qs
+
+    from pydantic import SecretStr
+
+    from stacbridge.auth.oidc import OIDCSettings
+    from stacbridge.sandbox.oidc.app import REALM, Keycloak
+
+    realm = Keycloak()
+    token_url = f"https://iam.example.org/realms/{REALM}/protocol/openid-connect/token"
+    rejected: set[str] = set()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if str(request.url) == token_url:
+            form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+            answer = realm.grant(form)
+            return httpx.Response(answer.status_code, content=bytes(answer.body))
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if not rejected:
+            rejected.add(bearer)  # the first token is refused, as a revoked session would be
+        if not realm.valid(bearer) or bearer in rejected:
+            return httpx.Response(401)
+        if request.url.path == "/api/":
+            return httpx.Response(200, json={"conformsTo": CORE})
+        return httpx.Response(200, json={"collections": [_collection("a")], "links": []})
+
+    auth = OIDCSettings(token_url=token_url, refresh_token=SecretStr(realm.issue_offline_token()))
+    provider = _provider(handler, auth=auth, api_auth=True)
+    assert provider.tokens is not None
+    provider.tokens.client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+
+    async def run() -> None:
+        assert await provider.collection_ids() == ["a"]
+        await provider.aclose()
+
+    _run(run())
+    assert realm.grants == 2  # the refused token was replaced once, then reused
