@@ -129,6 +129,30 @@ def test_collections_of_both_upstreams_are_listed_with_gateway_links(http, upstr
     }
 
 
+def test_an_upstream_down_is_named_and_the_others_still_listed(sandbox, upstreams):
+    from stacbridge.app import create_app
+    from stacbridge.providers.stac.config import StacSettings
+    from stacbridge.sandbox.server import ServerThread
+
+    gone = upstreams.pc_settings(url="http://127.0.0.1:9/", id_prefix="gone:", http={"retries": 0})
+    stac = StacSettings(enabled=True, upstreams={"maap": upstreams.maap_settings(), "gone": gone})
+    app = create_app(sandbox.settings(secret_keys=["stac-key"], stac=stac))
+    with ServerThread(app) as server, httpx.Client(base_url=server.url, timeout=60) as http:
+        _down_and_others(http)
+
+
+def _down_and_others(http: httpx.Client) -> None:
+    listing = http.get("/collections", params={"limit": 1000})
+    assert listing.status_code == 200, listing.text
+    body = listing.json()
+    assert "gone" in body["stacbridge:missing_providers"]
+    assert "gone" in listing.headers["stacbridge-missing-providers"]
+    ids = {c["id"] for c in body["collections"]}
+    assert {"TropForest", "HLSL30.v2.0"} <= ids
+    items = http.get("/collections/gone:anything/items")
+    assert items.status_code == 502 and "gone" in items.json()["description"]
+
+
 def test_items_pass_through_without_upstream_links_or_auth_fields(http, upstreams, stac_gateway):
     page = http.get(f"/collections/{MAAP}/items", params={"limit": 5}).json()
     _assert_no_upstream(page, upstreams, stac_gateway)
