@@ -71,7 +71,9 @@ class ProviderSpec:
     title: str
     #: the settings section model; it must have an `enabled: bool` field.
     settings: type[BaseModel]
-    build: Callable[[Any, ProviderContext], Plugin]
+    #: builds the provider's object; a spec that configures several instances of one kind
+    #: (each STAC upstream is a provider of its own) returns a list of them.
+    build: Callable[[Any, ProviderContext], Plugin | Sequence[Plugin]]
 
 
 class ConfigurationError(RuntimeError):
@@ -97,14 +99,22 @@ def discover(extra: Iterable[ProviderSpec] = ()) -> list[ProviderSpec]:
 
 
 def build_plugins(settings: Settings, store: Store, specs: Sequence[ProviderSpec]) -> list[Plugin]:
-    """Build every enabled provider of `specs` from its section of `settings`."""
+    """Build every enabled provider of `specs` from its section of `settings`.
+
+    A spec may build several providers from its one section (a list); `Registry` then
+    refuses two of them with the same name, as it does for any two providers.
+    """
     context = ProviderContext(settings=settings, store=store)
-    plugins = []
+    plugins: list[Plugin] = []
     for spec in specs:
         section = getattr(settings, spec.name, None)
         if section is None or not getattr(section, "enabled", False):
             continue
-        plugins.append(spec.build(section, context))
+        built = spec.build(section, context)
+        if isinstance(built, Sequence):
+            plugins.extend(built)
+        else:
+            plugins.append(built)
     return plugins
 
 

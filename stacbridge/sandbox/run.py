@@ -62,6 +62,7 @@ class Sandbox:
         self.m2m: ServerThread | None = None
         self.m2m_clock: Any = None
         self.appeears: Any = None
+        self.stac: Any = None
 
     def start(self) -> Sandbox:
         from stacbridge.sandbox.cmr import create_cmr_app
@@ -92,9 +93,16 @@ class Sandbox:
 
         # AppEEARS logs in with the Earthdata Login account
         self.appeears = AppEEARSSandbox(dict([SANDBOX_EDL_USER]), host=self.host).start()
+
+        from stacbridge.sandbox.stac import StacUpstreams
+
+        # STAC upstreams: ESA MAAP (OIDC) and Planetary Computer (SAS)
+        self.stac = StacUpstreams(self.host).start()
         return self
 
     def stop(self) -> None:
+        if self.stac is not None:
+            self.stac.stop()
         if self.appeears is not None:
             self.appeears.stop()
         if self.m2m is not None:
@@ -179,6 +187,7 @@ class Sandbox:
         gateway's tests pin the exact provider set.  `environment()` (serve --sandbox) has it.
         """
         from stacbridge.providers.appeears import SPEC as APPEEARS_SPEC
+        from stacbridge.providers.stac import SPEC as STAC_SPEC
         from stacbridge.registry import discover
 
         values: dict[str, Any] = {
@@ -188,7 +197,7 @@ class Sandbox:
             "store_url": "memory://",
         }
         values.update(overrides)
-        return load_settings(discover(extra=[APPEEARS_SPEC]), **values)
+        return load_settings(discover(extra=[APPEEARS_SPEC, STAC_SPEC]), **values)
 
     def environment(self) -> dict[str, str]:
         """The same settings as STACBRIDGE_* variables (for worker processes)."""
@@ -214,6 +223,8 @@ class Sandbox:
             "STACBRIDGE_APPEEARS__ENABLED": "true",
             "STACBRIDGE_APPEEARS__URL": self.appeears.url,
             "STACBRIDGE_APPEEARS__POLL_INTERVAL": "1.0",
+            "STACBRIDGE_STAC__ENABLED": "true",
+            "STACBRIDGE_STAC__UPSTREAMS": self.stac.upstreams_json(),
         }
 
 

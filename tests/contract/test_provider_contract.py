@@ -16,8 +16,12 @@ from tests.contract.conftest import TOY_ENTRY_POINT
 
 #: built-in providers (entry points of this package, AppEEARS's even where the installed
 #: metadata predates it) plus the toy one the fixture installs.
+#: The `stac` spec builds one provider per configured upstream: the sandbox's two stand in.
+STAC_UPSTREAMS = {"maap", "pc"}
 PROVIDERS = sorted(
-    {s.name for s in discover(extra=[APPEEARS_SPEC])} | {TOY_ENTRY_POINT.split(" ")[0]}
+    ({s.name for s in discover(extra=[APPEEARS_SPEC])} - {"stac"})
+    | STAC_UPSTREAMS
+    | {TOY_ENTRY_POINT.split(" ")[0]}
 )
 
 #: how many collections of each provider are checked in depth.
