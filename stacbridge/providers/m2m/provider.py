@@ -11,6 +11,7 @@ order polled with `download-retrieve` (one poll loop per order, state in the sto
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,7 +53,19 @@ SORT_DAY_LIMIT = 5000
 #: scenes one upstream call reads at least while looking for the end of a day.
 SORT_CHUNK = 100
 
+#: display ids one `scene-list-add` carries (ids lookups add them to a scene list).
+LIST_ADD_CHUNK = 500
+#: how long a lookup's scene list lives on the USGS account if its removal is lost.
+LIST_TTL = "PT10M"
+
 log = logging.getLogger("stacbridge.m2m")
+
+
+def _added_count(data: Any) -> int:
+    """Scenes a `scene-list-add` added: a count (stable), or `{"sceneCount": n}` (development)."""
+    if isinstance(data, dict):
+        data = data.get("sceneCount")
+    return count_of(NAME, data, "scene-list-add: data") or 0
 
 
 def scene_item(scene: JSON, alias: str, options: list[JSON]) -> JSON:
@@ -422,13 +435,77 @@ class M2MProvider:
         return object_of(NAME, data, "scene-metadata: data") or None
 
     async def _items_by_id(self, datasets: list[str], ids: tuple[str, ...]) -> list[JSON]:
-        out = []
+        """The scenes with these display ids, dataset by dataset, in the order of `ids`.
+
+        One id is one `scene-metadata` per dataset.  More go through a scene list (see
+        `_scenes_by_list`): a fixed number of calls whatever the number of ids, where one
+        `scene-metadata` per id and dataset cost 600 calls for 300 ids over two datasets.
+        """
+        ids = tuple(dict.fromkeys(ids))
+        if len(ids) == 1:
+            found: dict[str, list[JSON]] = {}
+            for alias in datasets:
+                scene = await self._scene(alias, ids[0])
+                found[alias] = [scene] if scene is not None else []
+        else:
+            found = await self._scenes_by_list(datasets, ids)
+        out: list[JSON] = []
         for alias in datasets:
-            for display_id in ids:
-                scene = await self._scene(alias, display_id)
-                if scene is not None:
-                    out += await self._to_items(alias, [scene])
+            if found.get(alias):
+                out += await self._to_items(alias, found[alias])
         return out
+
+    async def _scenes_by_list(
+        self, datasets: list[str], ids: tuple[str, ...]
+    ) -> dict[str, list[JSON]]:
+        """Full metadata of the scenes named by `ids`, by dataset, through one scene list.
+
+        `scene-list-add` (display ids, `LIST_ADD_CHUNK` at a time) per dataset, one
+        `scene-metadata-list` for all of them, then `scene-list-remove`.  Lists belong to the
+        USGS account, which every gateway process shares, so each lookup names its own list;
+        the list's `timeToLive` removes it even if the removal never arrives.
+        """
+        list_id = f"stacbridge-{secrets.token_hex(8)}"
+        added = 0
+        try:
+            for alias in datasets:
+                for start in range(0, len(ids), LIST_ADD_CHUNK):
+                    data = await self.client.call(
+                        "scene-list-add",
+                        {
+                            "listId": list_id,
+                            "datasetName": alias,
+                            "idField": "displayId",
+                            "entityIds": list(ids[start : start + LIST_ADD_CHUNK]),
+                            "timeToLive": LIST_TTL,
+                        },
+                    )
+                    added += _added_count(data)
+            if not added:
+                return {}
+            data = await self.client.call(
+                "scene-metadata-list", {"listId": list_id, "metadataType": "full"}
+            )
+            # M2M is PHP: an empty map of datasets arrives as `[]`
+            data = object_of(NAME, data if data != [] else None, "scene-metadata-list: data")
+        finally:
+            await self._remove_list(list_id)
+        grouped = {str(k).lower(): v for k, v in data.items()}
+        order = {display_id: n for n, display_id in enumerate(ids)}
+        out: dict[str, list[JSON]] = {}
+        for alias in datasets:
+            scenes = records_of(NAME, grouped.get(alias, []), "scene-metadata-list: scenes")
+            # only the scenes asked for, once each, in the order asked (M2M's is its own)
+            wanted = {str(s.get("displayId")): s for s in scenes if s.get("displayId") in order}
+            out[alias] = sorted(wanted.values(), key=lambda s: order[str(s["displayId"])])
+        return out
+
+    async def _remove_list(self, list_id: str) -> None:
+        """Drop a lookup's scene list; a failure is logged (its `timeToLive` ends it anyway)."""
+        try:
+            await self.client.call("scene-list-remove", {"listId": list_id})
+        except ProviderError as exc:
+            log.warning("m2m: could not remove scene list %s: %s", list_id, exc)
 
     async def get_item(self, collection_id: str, item_id: str) -> JSON | None:
         if not self.owns(collection_id):

@@ -1,0 +1,132 @@
+"""What one search may cost the upstreams: id lookups are batched and the ids are bounded.
+
+Counts come from the emulators' own request logs, i.e. what the gateway really sent.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import httpx
+import pytest
+
+L2, L1 = "landsat_ot_c2_l2", "landsat_ot_c2_l1"
+HLS = "HLSL30.v2.0"
+WINDOW = "2014-01-01T00:00:00Z/2014-03-01T00:00:00Z"
+
+
+def _ids(gateway: str, collection: str, n: int, window: str = WINDOW) -> list[str]:
+    response = httpx.get(
+        f"{gateway}/search",
+        params={"collections": collection, "limit": n, "datetime": window},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    ids = [f["id"] for f in response.json()["features"]]
+    assert len(ids) == n
+    return ids
+
+
+def _m2m_calls(m2m: httpx.Client) -> Counter[str]:
+    return Counter(
+        str(e.get("endpoint"))
+        for e in m2m.get("/_sandbox/requests").json()
+        if e.get("endpoint") and e["endpoint"] != "login-token"
+    )
+
+
+def test_300_ids_over_two_m2m_datasets_cost_a_fixed_handful_of_calls(gateway, m2m):
+    wanted = _ids(gateway, L2, 150) + _ids(gateway, L1, 150)
+    m2m.delete("/_sandbox/requests")
+    response = httpx.post(
+        f"{gateway}/search",
+        json={"collections": [L2, L1], "ids": wanted, "limit": 300},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    found = [f["id"] for f in response.json()["features"]]
+    assert sorted(found) == sorted(wanted)
+    assert all(f["assets"] for f in response.json()["features"])
+    calls = _m2m_calls(m2m)
+    # was 600 scene-metadata + 300 download-options; now 2 scene-list-add (one per dataset),
+    # 1 scene-metadata-list, 2 download-options, 1 scene-list-remove
+    assert calls["scene-metadata"] == 0
+    assert calls == Counter(
+        {
+            "scene-list-add": 2,
+            "scene-metadata-list": 1,
+            "download-options": 2,
+            "scene-list-remove": 1,
+        }
+    )
+
+
+def test_an_ids_lookup_leaves_no_scene_list_on_the_account(gateway, m2m, sandbox):
+    wanted = _ids(gateway, L2, 3)
+    m2m.delete("/_sandbox/requests")
+    response = httpx.get(
+        f"{gateway}/search", params={"collections": L2, "ids": ",".join(wanted)}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    assert [f["id"] for f in response.json()["features"]] == wanted
+    added = [
+        e for e in m2m.get("/_sandbox/requests").json() if e.get("endpoint") == "scene-list-add"
+    ]
+    removed = [
+        e for e in m2m.get("/_sandbox/requests").json() if e.get("endpoint") == "scene-list-remove"
+    ]
+    assert added and removed
+    assert {e["body"]["listId"] for e in added} == {e["body"]["listId"] for e in removed}
+
+
+def test_one_id_is_one_scene_metadata_per_dataset(gateway, m2m):
+    wanted = _ids(gateway, L2, 1)
+    m2m.delete("/_sandbox/requests")
+    response = httpx.get(f"{gateway}/collections/{L2}/items/{wanted[0]}", timeout=60)
+    assert response.status_code == 200, response.text
+    assert _m2m_calls(m2m) == Counter({"scene-metadata": 1, "download-options": 1})
+
+
+def test_300_ids_over_a_cmr_collection_are_one_granule_search(gateway, cmr):
+    wanted = _ids(gateway, HLS, 300, "2024-01-01T00:00:00Z/2024-03-01T00:00:00Z")
+    cmr.delete("/_sandbox/requests")
+    response = httpx.post(
+        f"{gateway}/search", json={"collections": [HLS], "ids": wanted, "limit": 300}, timeout=120
+    )
+    assert response.status_code == 200, response.text
+    assert sorted(f["id"] for f in response.json()["features"]) == sorted(wanted)
+    searches = [
+        r
+        for r in cmr.get("/_sandbox/requests").json()["requests"]
+        if r["path"].endswith("granules.umm_json")
+    ]
+    assert len(searches) == 1
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_more_ids_than_the_limit_is_a_400_naming_it(gateway, m2m, method):
+    m2m.delete("/_sandbox/requests")
+    ids = [f"LC08_L2SP_000000_20140101_20200101_02_T{n}" for n in range(501)]
+    if method == "GET":
+        response = httpx.get(
+            f"{gateway}/search", params={"collections": L2, "ids": ",".join(ids)}, timeout=60
+        )
+    else:
+        response = httpx.post(
+            f"{gateway}/search", json={"collections": [L2], "ids": ids}, timeout=60
+        )
+    assert response.status_code == 400, response.text
+    assert "at most 500" in response.json()["description"]
+    assert "max_ids" in response.json()["description"]
+    assert not _m2m_calls(m2m)
+
+
+def test_a_filter_naming_more_ids_than_the_limit_is_a_400(gateway):
+    ids = ", ".join(f"'x{n}'" for n in range(501))
+    response = httpx.get(
+        f"{gateway}/search",
+        params={"collections": L2, "filter": f"id IN ({ids})", "filter-lang": "cql2-text"},
+        timeout=60,
+    )
+    assert response.status_code == 400, response.text
+    assert "at most 500" in response.json()["description"]
