@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import orjson
+
 from stacbridge.protocols import JSON, ProviderError
 
 
@@ -189,3 +191,27 @@ def count_of(provider: str, value: Any, what: str) -> int | None:
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     raise ProviderError(provider, f"{what} is not a count: {value!r:.40}")
+
+
+#: the longest paging cursor taken from an upstream (CMR's are a few sort values).
+MAX_CURSOR_CHARS = 4096
+
+
+def json_array_text(provider: str, value: Any, what: str) -> str | None:
+    """`value` when it is text holding a JSON array (CMR's `CMR-Search-After`), None if absent.
+
+    A paging cursor is sealed into the next page's token and sent back upstream as it came:
+    one that is not the documented shape would come back as the upstream's rejection of a
+    request the client never wrote.  So it is refused when received, as the upstream's 502.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and len(value) <= MAX_CURSOR_CHARS:
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, list) and parsed:
+            return value
+    return_text = f"{value!r:.60}" if isinstance(value, str) else _kind(value)
+    raise ProviderError(provider, f"{what} is not a JSON array: {return_text}")

@@ -130,3 +130,58 @@ def test_a_filter_naming_more_ids_than_the_limit_is_a_400(gateway):
     )
     assert response.status_code == 400, response.text
     assert "at most 500" in response.json()["description"]
+
+
+# -- CMR's paging cursor -------------------------------------------------------------------------
+HLS_WINDOW = "2024-01-01T00:00:00Z/2024-03-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("garbage", ["garbage", "{}", "[]", "x" * 5000])
+def test_a_cmr_search_after_that_is_not_a_json_array_is_cmrs_502(gateway, cmr, garbage):
+    cmr.post(
+        "/_sandbox/faults",
+        json={"path": "granules", "count": 1, "headers": {"cmr-search-after": garbage}},
+    )
+    response = httpx.get(
+        f"{gateway}/search",
+        params={"collections": HLS, "limit": 2, "datetime": HLS_WINDOW},
+        timeout=60,
+    )
+    assert response.status_code == 502, response.text
+    assert "CMR-Search-After" in response.json()["description"]
+    assert "cmr" in response.text.lower()
+
+
+def test_cmr_refusing_the_cursor_it_sent_is_its_502_not_the_clients_400(gateway, cmr):
+    # a JSON array CMR will not take back (its sort has more values than this)
+    cmr.post(
+        "/_sandbox/faults",
+        json={"path": "granules", "count": 1, "headers": {"cmr-search-after": '["x"]'}},
+    )
+    first = httpx.get(
+        f"{gateway}/search",
+        params={"collections": HLS, "limit": 2, "datetime": HLS_WINDOW},
+        timeout=60,
+    )
+    assert first.status_code == 200, first.text
+    nxt = next(link["href"] for link in first.json()["links"] if link["rel"] == "next")
+    second = httpx.get(nxt, timeout=60)
+    assert second.status_code == 502, second.text
+    assert "CMR" in second.json()["description"]
+    sent = [
+        r
+        for r in cmr.get("/_sandbox/requests").json()["requests"]
+        if r["path"].endswith("granules.umm_json")
+    ]
+    assert sent[-1]["cmr_search_after"] == '["x"]' and sent[-1]["status"] == 400
+    # CMR refusing a first page (no cursor sent) is still the client's query at fault: a 400
+    cmr.post(
+        "/_sandbox/faults",
+        json={"path": "granules", "count": 1, "status": 400, "errors": ["bad parameter"]},
+    )
+    bad = httpx.get(
+        f"{gateway}/search",
+        params={"collections": HLS, "limit": 2, "datetime": HLS_WINDOW},
+        timeout=60,
+    )
+    assert bad.status_code == 400, bad.text

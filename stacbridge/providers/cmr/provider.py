@@ -23,7 +23,7 @@ from shapely.geometry import shape
 from shapely.geometry.polygon import orient
 
 from stacbridge.auth.earthdata import EarthdataLogin
-from stacbridge.checks import check_collection, check_item
+from stacbridge.checks import check_collection, check_item, json_array_text
 from stacbridge.config import EarthdataSettings
 from stacbridge.errors import BadRequest
 from stacbridge.http import make_client
@@ -41,6 +41,7 @@ from stacbridge.protocols import (
     ItemPage,
     ItemQuery,
     ProviderError,
+    UpstreamRejected,
 )
 from stacbridge.providers.cmr import translate
 from stacbridge.providers.cmr.client import PROVIDER, CMRClient, Params
@@ -377,14 +378,23 @@ class CMRProvider:
         index, after = int(state.get("t", 0)), state.get("sa")
         if index >= len(targets):
             return ItemPage(items=[])
-        page = await self.client.search(
-            "granules", targets[index], page_size=query.limit, search_after=after
-        )
+        try:
+            page = await self.client.search(
+                "granules", targets[index], page_size=query.limit, search_after=after
+            )
+        except UpstreamRejected as exc:
+            if after is None:
+                raise  # the client's query: its 400
+            # the cursor is CMR's own (sealed in a signed token): its refusal is not the client's
+            raise ProviderError(
+                PROVIDER, f"CMR refused the CMR-Search-After value it sent for this search: {exc}"
+            ) from exc
+        search_after = json_array_text(PROVIDER, page.search_after, "CMR's CMR-Search-After header")
         items = await self._to_items(
             page.items, query.collections[0] if len(query.collections) == 1 else None
         )
-        if page.search_after and len(page.items) >= min(query.limit, self.settings.max_page_size):
-            next_cursor: Any = {"t": index, "sa": page.search_after}
+        if search_after and len(page.items) >= min(query.limit, self.settings.max_page_size):
+            next_cursor: Any = {"t": index, "sa": search_after}
         elif index + 1 < len(targets):
             next_cursor = {"t": index + 1, "sa": None}
         else:
