@@ -185,3 +185,42 @@ def test_cmr_refusing_the_cursor_it_sent_is_its_502_not_the_clients_400(gateway,
         timeout=60,
     )
     assert bad.status_code == 400, bad.text
+
+
+# -- free-text q over CMR and M2M ----------------------------------------------------------------
+def _listing(gateway: str, q: str) -> dict:
+    response = httpx.get(f"{gateway}/collections", params={"q": q, "limit": 500}, timeout=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "stacbridge:missing_providers" not in body, body["stacbridge:missing_providers"]
+    return body
+
+
+def test_q_terms_are_ored_and_cmr_is_asked_once_per_term(gateway, cmr):
+    cmr.delete("/_sandbox/requests")
+    both = {c["id"] for c in _listing(gateway, "ocean,coast")["collections"]}
+    sent = [
+        r["form"]
+        for r in cmr.get("/_sandbox/requests").json()["requests"]
+        if r["path"].endswith("collections.umm_json")
+    ]
+    assert sent and all(form.count("keyword=") == 1 for form in sent)
+    ocean = {c["id"] for c in _listing(gateway, "ocean")["collections"]}
+    coast = {c["id"] for c in _listing(gateway, "coast")["collections"]}
+    assert ocean and coast
+    assert both == ocean | coast
+
+
+def test_a_q_term_of_several_words_is_a_phrase(gateway, cmr):
+    cmr.delete("/_sandbox/requests")
+    found = {c["id"] for c in _listing(gateway, "sea surface temperature")["collections"]}
+    sent = [r["form"] for r in cmr.get("/_sandbox/requests").json()["requests"]]
+    assert any("keyword=%22sea+surface+temperature%22" in form for form in sent), sent
+    assert "MUR-JPL-L4-GLOB-v4.1.v4.1" in found
+    # the same words in another order are another phrase
+    assert found != {c["id"] for c in _listing(gateway, "temperature surface sea")["collections"]}
+
+
+def test_m2m_q_means_what_it_means_for_cmr_whole_words(gateway):
+    assert {c["id"] for c in _listing(gateway, "landsat")["collections"]} >= {L2, L1}
+    assert not {L2, L1} & {c["id"] for c in _listing(gateway, "lands")["collections"]}

@@ -47,6 +47,7 @@ from stacbridge.providers.cmr import translate
 from stacbridge.providers.cmr.client import PROVIDER, CMRClient, Params
 from stacbridge.providers.cmr.config import CMRSettings
 from stacbridge.stac import cql2 as cql2_kit
+from stacbridge.stac import freetext
 from stacbridge.store import MemoryStore, Store
 
 MAX_POLYGON_POINTS = 500
@@ -151,6 +152,23 @@ def filter_params(expr: Any) -> Params:
     if (low is None and high is None) or (low is not None and high is not None and low > high):
         return []
     return [("cloud_cover", f"{'' if low is None else low},{'' if high is None else high}")]
+
+
+def keyword_params(q: tuple[str, ...]) -> list[Params]:
+    """One CMR `keyword` per STAC free-text term (`[[]]` without `q`): CMR's searches, unioned.
+
+    STAC's terms are OR-ed; CMR's `keyword` is single-valued and ANDs its words, so each term
+    is its own search: one word as a CMR keyword word (a whole word, any field), several as a
+    CMR keyword phrase (contiguous, within one field), which is `freetext.matches`.  What
+    CMR would read differently (wildcards, quotes) is refused by `freetext.terms`.
+    """
+    if not q:
+        return [[]]
+    out: list[Params] = []
+    for term in freetext.terms(q):
+        value = term if len(freetext.words(term)) == 1 and " " not in term else f'"{term}"'
+        out.append([("keyword", value)])
+    return out
 
 
 #: CMR sort keys for the item fields it sorts by exactly.
@@ -282,11 +300,11 @@ class CMRProvider:
             extra += spatial_params(query.bbox, None)
         if query.datetime is not None:
             extra.append(("temporal", temporal_param(query.datetime)))
-        for term in query.q:
-            extra.append(("keyword", term))
         out: dict[str, JSON] = {}
-        for target in self._scope_targets():
-            self._remember_all(await self.client.search_all("collections", [*target, *extra]), out)
+        for keyword in keyword_params(query.q):
+            for target in self._scope_targets():
+                found = await self.client.search_all("collections", [*target, *extra, *keyword])
+                self._remember_all(found, out)
         return sorted(out.values(), key=lambda c: c["id"])
 
     async def _collection_record(self, collection_id: str) -> JSON | None:

@@ -41,6 +41,7 @@ from stacbridge.providers.m2m import translate
 from stacbridge.providers.m2m.client import M2MClient
 from stacbridge.providers.m2m.config import M2MSettings
 from stacbridge.stac import cql2 as cql2_kit
+from stacbridge.stac import freetext
 from stacbridge.store import MemoryStore, Store
 
 NAME = "m2m"
@@ -158,6 +159,13 @@ def _split_filter(expr: Any, filters: list[JSON]) -> tuple[Any, Any, list[JSON]]
     return low, high, metadata
 
 
+def _text_fields(collection: JSON) -> list[str]:
+    """What free-text `q` searches in a collection: id, title, description, each keyword."""
+    fields = [collection.get("id"), collection.get("title"), collection.get("description")]
+    fields += collection.get("keywords") or []
+    return [f for f in fields if isinstance(f, str)]
+
+
 def _instant(item: JSON) -> str:
     """An item's time as sortable text (`datetime`, else `start_datetime`)."""
     props = item.get("properties") or {}
@@ -234,24 +242,8 @@ class M2MProvider:
                 except Exception as exc:  # noqa: BLE001 - one bad record never fails the list
                     _skipped("dataset", alias, exc)
         if query.q:
-            terms = [t.lower() for t in query.q]
-            out = [
-                c
-                for c in out
-                if any(
-                    t
-                    in (
-                        c["id"]
-                        + " "
-                        + c.get("title", "")
-                        + " "
-                        + c.get("description", "")
-                        + " "
-                        + " ".join(c.get("keywords", []))
-                    ).lower()
-                    for t in terms
-                )
-            ]
+            terms = freetext.terms(query.q)
+            out = [c for c in out if any(freetext.matches(t, _text_fields(c)) for t in terms)]
         return out
 
     async def get_collection(self, collection_id: str) -> JSON:
