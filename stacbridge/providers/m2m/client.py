@@ -15,6 +15,7 @@ import httpx
 import orjson
 
 from stacbridge.http import make_client, send_with_retries
+from stacbridge.perf import gc_paused
 from stacbridge.protocols import ProviderError
 from stacbridge.providers.m2m.auth import AUTH_ERRORS, APIKey
 from stacbridge.providers.m2m.config import M2MSettings
@@ -81,7 +82,9 @@ class M2MClient:
             self._client, PROVIDER, request, self.settings.http, retry_statuses=RETRY_STATUSES
         )
         try:
-            envelope = orjson.loads(response.content)
+            # a 1,000-scene page decodes into millions of containers: no cyclic GC meanwhile
+            with gc_paused():
+                envelope = orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
             raise ProviderError(
                 PROVIDER,

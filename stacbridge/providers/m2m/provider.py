@@ -23,6 +23,7 @@ from stacbridge.assets.fetch import CredentialedRedirect, host_allowed
 from stacbridge.assets.orders import FAILED, Order, OrderDesk
 from stacbridge.checks import check_collection, check_item, count_of, object_of, records_of
 from stacbridge.errors import BadRequest, Forbidden
+from stacbridge.perf import gc_paused
 from stacbridge.protocols import (
     CATALOG,
     JSON,
@@ -397,14 +398,15 @@ class M2MProvider:
         by_entity: dict[str, list[JSON]] = {}
         for option in records_of(NAME, data, "download-options: data"):
             by_entity.setdefault(str(option.get("entityId")), []).append(option)
-        out = []
-        for scene, entity in zip(scenes, entity_ids, strict=True):
-            try:
-                options = by_entity.get(entity, []) if entity else []
-                out.append(scene_item(scene, alias, options))
-            except Exception as exc:  # noqa: BLE001 - `UNTRANSLATABLE`, or a translator bug:
-                # either way one bad scene costs itself, not the page
-                _skipped("scene", entity, exc)
+        out: list[JSON] = []
+        with gc_paused():  # allocation-heavy and cycle-free: see `stacbridge.perf`
+            for scene, entity in zip(scenes, entity_ids, strict=True):
+                try:
+                    options = by_entity.get(entity, []) if entity else []
+                    out.append(scene_item(scene, alias, options))
+                except Exception as exc:  # noqa: BLE001 - `UNTRANSLATABLE`, or a translator
+                    # bug: either way one bad scene costs itself, not the page
+                    _skipped("scene", entity, exc)
         return out
 
     async def _scene(self, alias: str, display_id: str) -> JSON | None:
@@ -512,7 +514,9 @@ class M2MProvider:
         Browse images go through the proxy too, so that a web page gets them with CORS (the
         proxy streams them to a browser) and every href has a name the proxy checks.
         """
-        return translate.parse_download_ref(href) is not None or self._browse_url(href)
+        if isinstance(href, str) and href.startswith(translate.DOWNLOAD_SCHEME):
+            return translate.parse_download_ref(href) is not None
+        return self._browse_url(href)
 
     def _browse_url(self, href: str) -> bool:
         if not isinstance(href, str) or not href.startswith(("https://", "http://")):

@@ -473,10 +473,12 @@ def parse_download_ref(href: str) -> tuple[str, str, str] | None:
     """`(dataset_alias, entity_id, product_id)` from a `download_ref` href, else None."""
     if not isinstance(href, str) or not href.startswith(DOWNLOAD_SCHEME):
         return None
-    parts = href[len(DOWNLOAD_SCHEME) :].split("#", 1)[0].split("/")
-    if len(parts) != 3 or not all(parts):
+    parts = href[len(DOWNLOAD_SCHEME) :].partition("#")[0].split("/")
+    if len(parts) != 3:
         return None
-    alias, entity, product = (unquote(p) if "%" in p else p for p in parts)
+    alias, entity, product = parts
+    if "%" in alias or "%" in entity or "%" in product:  # rare: ids are URL-safe
+        alias, entity, product = unquote(alias), unquote(entity), unquote(product)
     if not (alias and entity and product):
         return None
     return alias, entity, product
