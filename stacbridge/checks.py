@@ -41,18 +41,33 @@ def _optional_text(obj: JSON, keys: tuple[str, ...]) -> str | None:
     return None
 
 
+_ABSENT = object()
+_ASSET_TEXT = ("title", "description", "type")
+
+
 def _check_assets(kind: str, obj: JSON, assets: Any) -> None:
+    # ~30 assets an Item, 30,000 a page: plain lookups, no helper calls per field
     if not isinstance(assets, dict):
         raise _fail(kind, obj, "assets is not an object")
     for key, asset in assets.items():
-        if not isinstance(asset, dict) or not _is_text(asset.get("href"), empty=False):
+        if not isinstance(asset, dict):
             raise _fail(kind, obj, f"asset {key!r} has no href")
-        bad = _optional_text(asset, ("title", "description", "type"))
-        if bad:
-            raise _fail(kind, obj, f"asset {key!r} {bad} is not a string")
-        roles = asset.get("roles", [])
-        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        get = asset.get
+        href = get("href")
+        if not (isinstance(href, str) and href):
+            raise _fail(kind, obj, f"asset {key!r} has no href")
+        for name in _ASSET_TEXT:
+            value = get(name, _ABSENT)
+            if value is not _ABSENT and not isinstance(value, str):
+                raise _fail(kind, obj, f"asset {key!r} {name} is not a string")
+        roles = get("roles", _ABSENT)
+        if roles is _ABSENT:
+            continue
+        if not isinstance(roles, list):
             raise _fail(kind, obj, f"asset {key!r} roles are not strings")
+        for role in roles:
+            if not isinstance(role, str):
+                raise _fail(kind, obj, f"asset {key!r} roles are not strings")
 
 
 def _check_bbox(kind: str, obj: JSON, bbox: Any) -> None:
