@@ -224,3 +224,12 @@ def test_a_q_term_of_several_words_is_a_phrase(gateway, cmr):
 def test_m2m_q_means_what_it_means_for_cmr_whole_words(gateway):
     assert {c["id"] for c in _listing(gateway, "landsat")["collections"]} >= {L2, L1}
     assert not {L2, L1} & {c["id"] for c in _listing(gateway, "lands")["collections"]}
+
+
+# -- M2M's answers are decoded by msgspec: junk of every kind is still M2M's 502 -------------------
+@pytest.mark.parametrize("body", ["[" * 100_000, '{"data": 1e999, "errorCode": null}', "\xff"])
+def test_an_undecodable_m2m_answer_is_its_502(gateway, m2m, body):
+    m2m.post("/_sandbox/faults", json={"endpoint": "scene-search", "count": 1, "body": body})
+    response = httpx.get(f"{gateway}/collections/{L2}/items", params={"limit": 2}, timeout=60)
+    assert response.status_code == 502, response.text
+    assert response.json()["provider"] == "m2m"
