@@ -138,6 +138,9 @@ class Settings(BaseSettings):
     default_limit: int = 10
     #: the largest page a client may ask for (a 2,000-item HLS page is ~30 MB of JSON).
     max_limit: int = 2000
+    #: the most ids one search may name (`ids`, or a filter's `id` terms): a larger list is a
+    #: 400 naming this limit.  Each id is upstream work on a shared account.
+    max_ids: int = 500
     #: seconds each provider has for its part of a request that spans providers (the
     #: collection listing): one that is slower is left out and named, never waited for.
     provider_deadline: float = 10.0

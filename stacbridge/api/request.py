@@ -20,7 +20,12 @@ from stac_fastapi.types.rfc3339 import str_to_interval
 from stacbridge.api.cql2_guard import FilterTooComplex, check_filter
 from stacbridge.errors import BadRequest
 from stacbridge.protocols import JSON, Interval
-from stacbridge.stac.cql2 import SHARED_QUERYABLES
+from stacbridge.stac.cql2 import SHARED_QUERYABLES, allowed_ids
+
+#: ids one search may name (the `ids` parameter, or a filter's top-level `id` terms): each
+#: id is upstream work (a lookup on a shared USGS account, a CMR `granule_ur`), so their number
+#: is bounded like the page size.  `Settings.max_ids` sets it per deployment.
+MAX_IDS = 500
 
 
 @dataclass(slots=True)
@@ -297,6 +302,25 @@ def parse_fields(value: Any, *, given: bool) -> tuple[list[str] | None, list[str
     return named_include, sorted(data.get("exclude") or [])
 
 
+def check_ids(search: Search, max_ids: int) -> Search:
+    """`search`, unless it names more than `max_ids` ids: a 400 that says the limit.
+
+    The ids a filter's top-level terms allow count too (`id IN (...)` is pushed down as an
+    id lookup), intersected with `ids` as the engine's push-down does.
+    """
+    ids = set(search.ids)
+    allowed = allowed_ids(search.filter) if isinstance(search.filter, dict) else None
+    if allowed is not None:
+        ids = ids & allowed if ids else set(allowed)
+    if len(ids) > max_ids:
+        source = "ids" if len(set(search.ids)) > max_ids else "the filter's id terms"
+        raise BadRequest(
+            f"too many ids: {source} name {len(ids)} items, at most {max_ids} per search "
+            "(the max_ids setting); split the ids over several searches"
+        )
+    return search
+
+
 def _split_list(value: Any) -> list[str]:
     if not value:
         return []
@@ -306,7 +330,11 @@ def _split_list(value: Any) -> list[str]:
 
 
 def search_from_get(
-    params: dict[str, Any], default_limit: int, query: Iterable[str] = ()
+    params: dict[str, Any],
+    default_limit: int,
+    query: Iterable[str] = (),
+    *,
+    max_ids: int = MAX_IDS,
 ) -> Search:
     """A `Search` from stac-fastapi's parsed GET parameters (/search and /items).
 
@@ -332,10 +360,10 @@ def search_from_get(
     )
     given = params.get("fields") is not None or "fields" in set(query)
     search.fields = parse_fields(params.get("fields"), given=given)
-    return search
+    return check_ids(search, max_ids)
 
 
-def search_from_post(body: Any, default_limit: int) -> Search:
+def search_from_post(body: Any, default_limit: int, *, max_ids: int = MAX_IDS) -> Search:
     """A `Search` from stac-fastapi's parsed POST body model."""
     bbox = getattr(body, "bbox", None)
     search = Search(
@@ -360,4 +388,4 @@ def search_from_post(body: Any, default_limit: int) -> Search:
     if "fields" in named and getattr(body, "fields", None) is None:
         raise BadRequest('fields must be an object {"include": [...], "exclude": [...]}, not null')
     search.fields = parse_fields(getattr(body, "fields", None), given="fields" in named)
-    return search
+    return check_ids(search, max_ids)

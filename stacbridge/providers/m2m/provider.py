@@ -10,7 +10,9 @@ order polled with `download-retrieve` (one poll loop per order, state in the sto
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +24,7 @@ from stacbridge.assets.fetch import CredentialedRedirect, host_allowed
 from stacbridge.assets.orders import FAILED, Order, OrderDesk
 from stacbridge.checks import check_collection, check_item, count_of, object_of, records_of
 from stacbridge.errors import BadRequest, Forbidden
+from stacbridge.perf import gc_paused
 from stacbridge.protocols import (
     CATALOG,
     JSON,
@@ -40,6 +43,7 @@ from stacbridge.providers.m2m import translate
 from stacbridge.providers.m2m.client import M2MClient
 from stacbridge.providers.m2m.config import M2MSettings
 from stacbridge.stac import cql2 as cql2_kit
+from stacbridge.stac import freetext
 from stacbridge.store import MemoryStore, Store
 
 NAME = "m2m"
@@ -52,12 +56,36 @@ SORT_DAY_LIMIT = 5000
 #: scenes one upstream call reads at least while looking for the end of a day.
 SORT_CHUNK = 100
 
+#: event-loop turns given to the page's `download-options` request to be sent before the
+#: scenes are drafted (it is sent within the first; more cost nothing measurable).
+SEND_YIELDS = 2
+#: display ids one `scene-list-add` carries (ids lookups add them to a scene list).
+LIST_ADD_CHUNK = 500
+#: how long a lookup's scene list lives on the USGS account if its removal is lost.
+LIST_TTL = "PT10M"
+
 log = logging.getLogger("stacbridge.m2m")
+
+
+def _added_count(data: Any) -> int:
+    """Scenes a `scene-list-add` added: a count (stable), or `{"sceneCount": n}` (development)."""
+    if isinstance(data, dict):
+        data = data.get("sceneCount")
+    return count_of(NAME, data, "scene-list-add: data") or 0
 
 
 def scene_item(scene: JSON, alias: str, options: list[JSON]) -> JSON:
     """One scene as a checked STAC Item; an `UNTRANSLATABLE` error if the record is malformed."""
     return check_item(translate.scene_to_item(scene, alias, download_options=options))
+
+
+def _draft(scene: JSON, alias: str, entity: str | None) -> translate.SceneDraft | None:
+    """`translate.scene_draft`, or None (logged) for a scene it cannot read."""
+    try:
+        return translate.scene_draft(scene, alias)
+    except Exception as exc:  # noqa: BLE001 - `UNTRANSLATABLE`, or a translator bug
+        _skipped("scene", entity, exc)
+        return None
 
 
 def dataset_collection(record: JSON) -> JSON:
@@ -145,6 +173,13 @@ def _split_filter(expr: Any, filters: list[JSON]) -> tuple[Any, Any, list[JSON]]
     return low, high, metadata
 
 
+def _text_fields(collection: JSON) -> list[str]:
+    """What free-text `q` searches in a collection: id, title, description, each keyword."""
+    fields = [collection.get("id"), collection.get("title"), collection.get("description")]
+    fields += collection.get("keywords") or []
+    return [f for f in fields if isinstance(f, str)]
+
+
 def _instant(item: JSON) -> str:
     """An item's time as sortable text (`datetime`, else `start_datetime`)."""
     props = item.get("properties") or {}
@@ -221,24 +256,8 @@ class M2MProvider:
                 except Exception as exc:  # noqa: BLE001 - one bad record never fails the list
                     _skipped("dataset", alias, exc)
         if query.q:
-            terms = [t.lower() for t in query.q]
-            out = [
-                c
-                for c in out
-                if any(
-                    t
-                    in (
-                        c["id"]
-                        + " "
-                        + c.get("title", "")
-                        + " "
-                        + c.get("description", "")
-                        + " "
-                        + " ".join(c.get("keywords", []))
-                    ).lower()
-                    for t in terms
-                )
-            ]
+            terms = freetext.terms(query.q)
+            out = [c for c in out if any(freetext.matches(t, _text_fields(c)) for t in terms)]
         return out
 
     async def get_collection(self, collection_id: str) -> JSON:
@@ -381,25 +400,48 @@ class M2MProvider:
         return ItemPage(items=items, next_cursor=next_cursor, number_matched=matched)
 
     async def _to_items(self, alias: str, scenes: list[JSON]) -> list[JSON]:
-        """Translate a page of scenes; a malformed one is skipped (logged), not the page."""
+        """Translate a page of scenes; a malformed one is skipped (logged), not the page.
+
+        The page's one `download-options` call is sent first, and the scenes are drafted
+        (`translate.scene_draft`: everything but their files) while USGS answers it; the
+        files are added when it has.  M2M takes one request at a time per account, so this
+        overlaps the gateway's work with the upstream's, never two upstream calls.
+        """
         if not scenes:
             return []
         entity_ids = [translate.scene_entity_id(s) for s in scenes]
-        data = await self.client.call(
-            "download-options",
-            {"datasetName": alias, "entityIds": [e for e in entity_ids if e is not None]},
+        options_call = asyncio.ensure_future(
+            self.client.call(
+                "download-options",
+                {"datasetName": alias, "entityIds": [e for e in entity_ids if e is not None]},
+            )
         )
+        try:
+            for _ in range(SEND_YIELDS):  # let the request leave before the CPU-bound drafts
+                await asyncio.sleep(0)
+            with gc_paused():  # allocation-heavy and cycle-free: see `stacbridge.perf`
+                drafts = [
+                    _draft(scene, alias, entity)
+                    for scene, entity in zip(scenes, entity_ids, strict=True)
+                ]
+            data = await options_call
+        finally:
+            if not options_call.done():
+                options_call.cancel()
         by_entity: dict[str, list[JSON]] = {}
         for option in records_of(NAME, data, "download-options: data"):
             by_entity.setdefault(str(option.get("entityId")), []).append(option)
-        out = []
-        for scene, entity in zip(scenes, entity_ids, strict=True):
-            try:
-                options = by_entity.get(entity, []) if entity else []
-                out.append(scene_item(scene, alias, options))
-            except Exception as exc:  # noqa: BLE001 - `UNTRANSLATABLE`, or a translator bug:
-                # either way one bad scene costs itself, not the page
-                _skipped("scene", entity, exc)
+        out: list[JSON] = []
+        with gc_paused():
+            for draft, entity in zip(drafts, entity_ids, strict=True):
+                if draft is None:
+                    continue
+                try:
+                    options = by_entity.get(entity, []) if entity else []
+                    out.append(check_item(translate.finish_scene(draft, options)))
+                except Exception as exc:  # noqa: BLE001 - `UNTRANSLATABLE`, or a translator
+                    # bug: either way one bad scene costs itself, not the page
+                    _skipped("scene", entity, exc)
         return out
 
     async def _scene(self, alias: str, display_id: str) -> JSON | None:
@@ -422,13 +464,77 @@ class M2MProvider:
         return object_of(NAME, data, "scene-metadata: data") or None
 
     async def _items_by_id(self, datasets: list[str], ids: tuple[str, ...]) -> list[JSON]:
-        out = []
+        """The scenes with these display ids, dataset by dataset, in the order of `ids`.
+
+        One id is one `scene-metadata` per dataset.  More go through a scene list (see
+        `_scenes_by_list`): a fixed number of calls whatever the number of ids, where one
+        `scene-metadata` per id and dataset cost 600 calls for 300 ids over two datasets.
+        """
+        ids = tuple(dict.fromkeys(ids))
+        if len(ids) == 1:
+            found: dict[str, list[JSON]] = {}
+            for alias in datasets:
+                scene = await self._scene(alias, ids[0])
+                found[alias] = [scene] if scene is not None else []
+        else:
+            found = await self._scenes_by_list(datasets, ids)
+        out: list[JSON] = []
         for alias in datasets:
-            for display_id in ids:
-                scene = await self._scene(alias, display_id)
-                if scene is not None:
-                    out += await self._to_items(alias, [scene])
+            if found.get(alias):
+                out += await self._to_items(alias, found[alias])
         return out
+
+    async def _scenes_by_list(
+        self, datasets: list[str], ids: tuple[str, ...]
+    ) -> dict[str, list[JSON]]:
+        """Full metadata of the scenes named by `ids`, by dataset, through one scene list.
+
+        `scene-list-add` (display ids, `LIST_ADD_CHUNK` at a time) per dataset, one
+        `scene-metadata-list` for all of them, then `scene-list-remove`.  Lists belong to the
+        USGS account, which every gateway process shares, so each lookup names its own list;
+        the list's `timeToLive` removes it even if the removal never arrives.
+        """
+        list_id = f"stacbridge-{secrets.token_hex(8)}"
+        added = 0
+        try:
+            for alias in datasets:
+                for start in range(0, len(ids), LIST_ADD_CHUNK):
+                    data = await self.client.call(
+                        "scene-list-add",
+                        {
+                            "listId": list_id,
+                            "datasetName": alias,
+                            "idField": "displayId",
+                            "entityIds": list(ids[start : start + LIST_ADD_CHUNK]),
+                            "timeToLive": LIST_TTL,
+                        },
+                    )
+                    added += _added_count(data)
+            if not added:
+                return {}
+            data = await self.client.call(
+                "scene-metadata-list", {"listId": list_id, "metadataType": "full"}
+            )
+            # M2M is PHP: an empty map of datasets arrives as `[]`
+            data = object_of(NAME, data if data != [] else None, "scene-metadata-list: data")
+        finally:
+            await self._remove_list(list_id)
+        grouped = {str(k).lower(): v for k, v in data.items()}
+        order = {display_id: n for n, display_id in enumerate(ids)}
+        out: dict[str, list[JSON]] = {}
+        for alias in datasets:
+            scenes = records_of(NAME, grouped.get(alias, []), "scene-metadata-list: scenes")
+            # only the scenes asked for, once each, in the order asked (M2M's is its own)
+            wanted = {str(s.get("displayId")): s for s in scenes if s.get("displayId") in order}
+            out[alias] = sorted(wanted.values(), key=lambda s: order[str(s["displayId"])])
+        return out
+
+    async def _remove_list(self, list_id: str) -> None:
+        """Drop a lookup's scene list; a failure is logged (its `timeToLive` ends it anyway)."""
+        try:
+            await self.client.call("scene-list-remove", {"listId": list_id})
+        except ProviderError as exc:
+            log.warning("m2m: could not remove scene list %s: %s", list_id, exc)
 
     async def get_item(self, collection_id: str, item_id: str) -> JSON | None:
         if not self.owns(collection_id):
@@ -443,7 +549,9 @@ class M2MProvider:
         Browse images go through the proxy too, so that a web page gets them with CORS (the
         proxy streams them to a browser) and every href has a name the proxy checks.
         """
-        return translate.parse_download_ref(href) is not None or self._browse_url(href)
+        if isinstance(href, str) and href.startswith(translate.DOWNLOAD_SCHEME):
+            return translate.parse_download_ref(href) is not None
+        return self._browse_url(href)
 
     def _browse_url(self, href: str) -> bool:
         if not isinstance(href, str) or not href.startswith(("https://", "http://")):

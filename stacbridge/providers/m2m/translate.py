@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -456,12 +457,15 @@ def download_ref(
     URL-safe are percent-encoded, so `parse_download_ref` inverts this exactly.  The fragment
     is the name the file downloads as; the proxy's href ends in it and answers no other name.
     """
-    parts = []
-    for p in (dataset_alias, entity_id, product_id):
-        p = str(p)
-        parts.append(p if _REF_SAFE.fullmatch(p) else quote(p, safe=""))
-    ref = f"{DOWNLOAD_SCHEME}{parts[0]}/{parts[1]}/{parts[2]}"
-    return f"{ref}#{quote(file_name, safe='')}" if file_name else ref
+    alias, entity, product = _ref_part(dataset_alias), _ref_part(entity_id), _ref_part(product_id)
+    ref = f"{DOWNLOAD_SCHEME}{alias}/{entity}/{product}"
+    return f"{ref}#{_ref_part(file_name)}" if file_name else ref
+
+
+def _ref_part(value: Any) -> str:
+    """`value` as text, percent-encoded unless it is URL-safe already (ids are, in practice)."""
+    text = value if type(value) is str else str(value)
+    return text if _REF_SAFE.fullmatch(text) else quote(text, safe="")
 
 
 def bundle_file_name(display_id: Any, c2: bool) -> str | None:
@@ -473,10 +477,12 @@ def parse_download_ref(href: str) -> tuple[str, str, str] | None:
     """`(dataset_alias, entity_id, product_id)` from a `download_ref` href, else None."""
     if not isinstance(href, str) or not href.startswith(DOWNLOAD_SCHEME):
         return None
-    parts = href[len(DOWNLOAD_SCHEME) :].split("#", 1)[0].split("/")
-    if len(parts) != 3 or not all(parts):
+    parts = href[len(DOWNLOAD_SCHEME) :].partition("#")[0].split("/")
+    if len(parts) != 3:
         return None
-    alias, entity, product = (unquote(p) if "%" in p else p for p in parts)
+    alias, entity, product = parts
+    if "%" in alias or "%" in entity or "%" in product:  # rare: ids are URL-safe
+        alias, entity, product = unquote(alias), unquote(entity), unquote(product)
     if not (alias and entity and product):
         return None
     return alias, entity, product
@@ -612,6 +618,28 @@ def scene_to_item(
     `download_options` is the `download-options` data for this scene (entries of other scenes
     are ignored); its files become `m2m://` assets and the Item `order:status: orderable`.
     """
+    return finish_scene(scene_draft(scene, dataset_alias), download_options)
+
+
+@dataclass(slots=True)
+class SceneDraft:
+    """A scene translated as far as it goes without its download options (`scene_draft`).
+
+    The provider drafts a page's scenes while its `download-options` call is in flight, then
+    `finish_scene` adds the files; `scene_to_item` does both at once.
+    """
+
+    display_id: str
+    entity_id: Any
+    dataset_alias: str
+    shape: Any
+    props: JSON
+    assets: JSON
+    grids: dict[str, Grid] | None
+
+
+def scene_draft(scene: JSON, dataset_alias: str) -> SceneDraft:
+    """Everything of `scene_to_item` that the scene record alone decides."""
     entity_id = scene.get("entityId")
     display_id = scene.get("displayId") or entity_id
     display_id = str(display_id) if display_id is not None else ""
@@ -701,6 +729,16 @@ def scene_to_item(
     browse = scene.get("browse")
     if browse:
         _browse_assets(browse, assets)
+    return SceneDraft(display_id, entity_id, dataset_alias, shape, props, assets, grids)
+
+
+def finish_scene(draft: SceneDraft, download_options: list[JSON] | None) -> JSON:
+    """The Item of a `scene_draft` with its scene's download options (see `scene_to_item`).
+
+    A draft is finished once: its properties and assets become the Item's.
+    """
+    display_id, entity_id, dataset_alias = draft.display_id, draft.entity_id, draft.dataset_alias
+    props, assets, grids = draft.props, draft.assets, draft.grids
     if download_options:
         eid = str(entity_id) if entity_id is not None else None
         mine = [o for o in download_options if type(o) is dict and o.get("entityId") in (None, eid)]
@@ -723,7 +761,7 @@ def scene_to_item(
         props["title"] = f"{display_id} ({when[:10]})" if when else display_id
 
     # the Item declares the extensions of the fields it ended up with
-    return item_dict(display_id, dataset_alias, shape, props, assets)
+    return item_dict(display_id, dataset_alias, draft.shape, props, assets)
 
 
 #: a product grid of full metadata: (`proj:shape` [lines, samples], cell size in metres or None)
@@ -929,6 +967,25 @@ def _band_fields(key: str, ext: str, family: str | None, cog: bool) -> JSON:
     return out
 
 
+#: `_band_fields` by its arguments: a page repeats the same ~20 band files scene after scene
+_BAND_FIELDS: dict[tuple[str, str, str | None, bool], JSON] = {}
+
+
+def _band_fields_of(key: str, ext: str, family: str | None, cog: bool) -> JSON:
+    """A fresh copy of `_band_fields(...)` (nothing is shared between Items), memoised."""
+    args = (key, ext, family, cog)
+    fields = _BAND_FIELDS.get(args)
+    if fields is None:
+        fields = _band_fields(key, ext, family, cog)
+        if len(_BAND_FIELDS) < 4096:
+            _BAND_FIELDS[args] = fields
+    out = dict(fields)
+    bands = out.get("eo:bands")
+    if bands is not None:
+        out["eo:bands"] = [dict(b) for b in bands]
+    return out
+
+
 def _is_bundle_name(name: str) -> bool:
     low = name.lower()
     return "bundle" in low or "data product" in low
@@ -999,23 +1056,33 @@ def download_options_to_assets(options: list[JSON], dataset_alias: str) -> dict[
 def _secondary(
     sub: Any, parent: str, alias: str, family: str | None, c2: bool, assets: JSON
 ) -> None:
-    if not isinstance(sub, dict) or sub.get("available") is False:
+    # ~20 band files a scene, 20,000 a page: each field read once
+    if not isinstance(sub, dict):
         return
-    if sub.get("downloadSystem") == "wms" or not sub.get("id") or not sub.get("entityId"):
+    get = sub.get
+    system = get("downloadSystem")
+    if get("available") is False or system == "wms":
         return
-    name = str(sub.get("displayId") or sub.get("downloadName") or "")
-    if sub.get("downloadSystem") != "folder" and name:
+    product, entity = get("id"), get("entityId")
+    if not product or not entity:
+        return
+    name = get("displayId") or get("downloadName") or ""
+    if type(name) is not str:
+        name = str(name)
+    if system != "folder" and name:
         key, ext = _file_key(name, parent)
-        a: JSON = {"href": download_ref(alias, sub["entityId"], sub["id"], name)}
-        a.update(_band_fields(key, ext, family, c2))
+        a: JSON = {"href": download_ref(alias, entity, product, name)}
+        a.update(_band_fields_of(key, ext, family, c2))
         if "title" not in a:
             a["title"] = name
         _file_info(sub, a)
         if key in assets:
             key = unique_key(key, assets)
         assets[key] = a
-    for nested in sub.get("secondaryDownloads") or ():
-        _secondary(nested, parent, alias, family, c2, assets)
+    nested = get("secondaryDownloads")
+    if nested:
+        for child in nested:
+            _secondary(child, parent, alias, family, c2, assets)
 
 
 def _file_info(entry: JSON, asset: JSON) -> None:

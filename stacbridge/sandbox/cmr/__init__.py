@@ -128,10 +128,14 @@ Search semantics (CMR's, as far as the emulator goes)
 * cloud_cover ``min,max`` (either side optional): UMM-G ``CloudCover``, else the
   ``CLOUD_COVERAGE`` additional attribute (what HLS carries); granules with neither never
   match a cloud-cover query.
-* keyword (collections): whitespace-separated terms, each a case-insensitive substring (``*``,
-  ``?`` wildcards) of ShortName, EntryTitle, Abstract, version, concept-id, DOI, science/
-  location/ancillary keywords, platforms, instruments, projects, data centres; all terms must
-  match.
+* keyword (collections), as CMR documents it: space-separated words, each a case-insensitive
+  *whole word* (``*``, ``?`` wildcards within it) of ShortName, EntryTitle, Abstract, version,
+  concept-id, DOI, science/location/ancillary keywords, platforms, instruments, projects, data
+  centres — all words must match, in any fields; or one phrase in double quotes, its words
+  contiguous within one field; ``\\"`` a literal quote; a phrase mixed with words, two
+  phrases or an unpaired quote → 400 with CMR's documented message; a second ``keyword``
+  value → 400 (single-valued). Which characters besides spaces delimit words is a guess
+  (``,;:()[]{}<>/|=+``).
 Guesses (no recording or source read; kept here so they stay visible)
 ---------------------------------------------------------------------
 * Errors are served as ``application/json; charset=utf-8``; a malformed ISO interval is a 400

@@ -50,7 +50,7 @@ from stacbridge.sandbox.cmr.generator import (
     HLSGenerator,
     s30_template,
 )
-from stacbridge.sandbox.cmr.matching import _keyword_regexes, _string_matcher
+from stacbridge.sandbox.cmr.matching import _string_matcher, keyword_matcher
 from stacbridge.sandbox.cmr.pages import (
     _GeneratedStream,
     _ListSelection,
@@ -774,7 +774,7 @@ class CmrEmulator:
     def _collection_candidates(self, p: _Params, cond: dict) -> list[_Collection]:
         coll_ok = self._collection_filters(p)
         ids = set(p.get("concept_id"))
-        keyword = _keyword_regexes(p.one("keyword") or "")
+        keyword = keyword_matcher(p.one("keyword") or "")
         cloud_hosted = p.one("cloud_hosted")
         has_granules = p.one("has_granules")
         platform = _string_matcher(p, "platform")
@@ -785,7 +785,7 @@ class CmrEmulator:
         for c in self.collections:
             if not coll_ok(c) or (ids and c.concept_id not in ids):
                 continue
-            if keyword and not all(rx.search(c.text) for rx in keyword):
+            if keyword is not None and not keyword(c.text):
                 continue
             if cloud_hosted is not None and c.cloud_hosted != (cloud_hosted.lower() == "true"):
                 continue

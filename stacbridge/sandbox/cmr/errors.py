@@ -46,6 +46,11 @@ MSG_RING_ORDER = (
     "The polygon boundary points are listed in the wrong order. Points must be provided in "
     "counter-clockwise order."
 )
+#: CMR's documented refusal of a keyword mixing a phrase with words, or holding two phrases
+MSG_KEYWORD_PHRASE = (
+    "keyword phrase mixed with keyword, or another keyword-phrase are not supported. "
+    "keyword phrase has to be enclosed by two escaped double quotes."
+)
 MSG_NOT_EMULATED = "The stacbridge CMR sandbox does not emulate {what}."
 
 

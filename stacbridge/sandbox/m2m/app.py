@@ -40,6 +40,7 @@ from stacbridge.sandbox.m2m.errors import (
 )
 from stacbridge.sandbox.m2m.generator import SceneRenderer
 from stacbridge.sandbox.m2m.recording import _redacted, _TagEntries
+from stacbridge.sandbox.m2m.scene_lists import SceneLists
 from stacbridge.sandbox.m2m.state import DEFAULT_USERS, _Download, _Session, _State
 
 API_ROOT = "/api/api/json"
@@ -115,6 +116,7 @@ def create_m2m_app(
     recorder.count("logins", 0)
     recorder.count("downloads", 0)
     state = _State(users if users is not None else DEFAULT_USERS)
+    scene_lists = SceneLists(emulator, lambda: sandbox_clock())
 
     def now() -> float:
         return sandbox_clock()
@@ -418,11 +420,31 @@ def create_m2m_app(
                 entry["user"] = session.username
             data = handler(request, body, session, rid)
             base = browse_base(request)
-            if base is not None and endpoint in ("scene-search", "scene-metadata"):
+            if base is not None and endpoint in (
+                "scene-search",
+                "scene-metadata",
+                "scene-metadata-list",
+            ):
                 data = data.replace(SceneRenderer.LANDSATLOOK.encode(), base)
             return _json(_envelope(rid, session_id, data))
         except M2MError as exc:
             return fail(exc)
+
+    def scene_list(action: str) -> Callable[[Request, dict, _Session, int], bytes]:
+        """A scene-list endpoint: the lists are the user's, under the state's lock."""
+
+        def handle(request: Request, body: dict, session: _Session, rid: int) -> bytes:
+            with state.lock:
+                if action == "add":
+                    return _dumps(scene_lists.add(body, session.username))
+                if action == "get":
+                    return _dumps(scene_lists.get(body, session.username))
+                if action == "remove":
+                    scene_lists.remove(body, session.username)
+                    return b"null"
+                return scene_lists.metadata(body, session.username)
+
+        return handle
 
     def logout(request: Request, body: dict, session: _Session, rid: int) -> bytes:
         with state.lock:
@@ -439,6 +461,10 @@ def create_m2m_app(
         "dataset-download-options": lambda r, b, s, i: emulator.dataset_download_options(b),
         "scene-search": lambda r, b, s, i: emulator.scene_search(b),
         "scene-metadata": lambda r, b, s, i: emulator.scene_metadata(b),
+        "scene-list-add": scene_list("add"),
+        "scene-list-get": scene_list("get"),
+        "scene-list-remove": scene_list("remove"),
+        "scene-metadata-list": scene_list("metadata"),
         "download-options": lambda r, b, s, i: emulator.download_options(b),
         "download-request": download_request,
         "download-retrieve": lambda r, b, s, i: download_retrieve(r, b, s),
@@ -528,6 +554,7 @@ def create_m2m_app(
         recorder.reset()
         with state.lock:
             state.reset()
+            scene_lists.clear()
         return JSONResponse({"reset": True})
 
     async def orders_ready(request: Request) -> Response:
