@@ -194,10 +194,22 @@ class AssetRewriter:
         self.ttl = ttl
         # token heads made lately: the assets of one item share a few (data, browse, metadata)
         self._heads: dict[tuple[int, int, str, int, str], tuple[bytes, str]] = {}
+        # (provider, directory URL) → (expiry, stem, name-tag prefix, head): the fast path for
+        # the next file of a directory already seen (an item's bands)
+        self._dirs: dict[tuple[str, str], tuple[int, str, bytes, str]] = {}
 
     def href(self, base: str, provider: str, ref: str) -> str:
         """The gateway href for `ref` (a v2 token; v1 when a field does not fit v2's bytes)."""
         expiry = -(-int(self.signer.now() + self.ttl) // _GRANULARITY) * _GRANULARITY
+        cut = ref.rfind("/") + 1
+        held = self._dirs.get((provider, ref[:cut])) if cut else None
+        if held is not None and held[0] == expiry:
+            name = ref[cut:]
+            # the directory was cached only from a reference `_split` accepted, so a plain
+            # name after it is all this one needs (a query or fragment fails the match)
+            if name.startswith(held[1]) and _ELIDABLE.fullmatch(name):
+                tag = self.signer.tag(_NAME_PURPOSE, held[2] + name.encode())
+                return f"{base}assets/{held[3]}{_b64(tag)}/{name}"
         split = _split(ref)
         flags, stem = _V2, 0
         if split is None:
@@ -227,6 +239,11 @@ class AssetRewriter:
         if not name:
             name = file_name(ref)
             return f"{base}assets/{head}/{name}" if name else f"{base}assets/{head}"
+        if flags & (_HTTPS | _HTTP):
+            if len(self._dirs) >= 64:
+                self._dirs.clear()
+            stem_text = name[:stem] if stem else ""
+            self._dirs[(provider, ref[: len(ref) - len(name)])] = (expiry, stem_text, data, head)
         tag = self.signer.tag(_NAME_PURPOSE, data + name.encode())
         return f"{base}assets/{head}{_b64(tag)}/{name}"
 
