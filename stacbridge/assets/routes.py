@@ -70,7 +70,7 @@ PASSED_HEADERS = (
 
 
 async def coalesce(chunks: AsyncIterator[bytes], size: int = COALESCE) -> AsyncIterator[bytes]:
-    """Re-block upstream reads (64 KiB from httpcore) into ~1 MiB writes.
+    """Re-block small upstream reads into ~1 MiB writes (a read of ≥ 512 KiB goes as it is).
 
     Every chunk sent costs a trip through the ASGI stack and the server's transport, so fewer,
     larger writes are what lets the proxy keep up with the data host; memory stays bounded
@@ -79,6 +79,9 @@ async def coalesce(chunks: AsyncIterator[bytes], size: int = COALESCE) -> AsyncI
     pending: list[bytes] = []
     held = 0
     async for chunk in chunks:
+        if not pending and len(chunk) >= size // 2:
+            yield chunk  # already a big block (aiohttp hands over what is buffered): no copy
+            continue
         pending.append(chunk)
         held += len(chunk)
         if held >= size:
