@@ -264,17 +264,21 @@ def profile(sandbox) -> None:
 
     os.environ.update(gateway_env(sandbox))
     from stacbridge.app import create_app
-    from stacbridge.config import Settings
+    from stacbridge.config import load_settings
 
-    app = create_app(Settings())
+    app = create_app(load_settings())
     url = f"/collections/{HLSL30_ID}/items"
     params = {"limit": str(LIMIT), "datetime": f"{START}/{END}"}
 
     async def go() -> None:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://gateway", timeout=300
-        ) as client:
+        # ASGITransport sends no lifespan events: start the providers (routing table) here
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=transport, base_url="http://gateway", timeout=300
+            ) as client,
+        ):
             for _ in range(2):
                 (await client.get(url, params=params)).raise_for_status()
             profiler = cProfile.Profile()

@@ -234,6 +234,8 @@ def peers(results: dict[str, dict], asked: list[str]) -> list[list[str]]:
         e = results["vs_earthaccess"]
         d, o = e["items_as_dicts"], e["items_objects"]
         same = "" if e["upstream"]["identical"] else " (upstream requests DIFFER)"
+        if e["upstream"].get("gateway_read_ahead"):
+            same += f" (gateway +{e['upstream']['gateway_read_ahead']} CMR read-ahead)"
         ratio_row(what + same, f"{d['a']:.2f} s", f"{d['b']:.2f} s", d, "≤ 1.2", d["ratio"] <= 1.2)
         ratio_row(what2, f"{o['a']:.2f} s", f"{o['b']:.2f} s", o, "report", None)
 

@@ -35,11 +35,17 @@ def make_client(
     `streams`: the client also carries downloads streamed to clients.  Its pool then has
     `max_streams` connections more than `max_connections`; with `StreamSlots` capping the
     streams at `max_streams`, `max_connections` stay free for requests that only resolve
-    (redirects, HEAD, logins), however many streams are open or stalled.
+    (redirects, HEAD, logins), however many streams are open or stalled.  It also sends
+    through `AiohttpTransport` (3-4x the read throughput of httpx's own; see that module),
+    unless a `transport` is given.
     """
     timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
     size = settings.max_connections + (settings.max_streams if streams else 0)
     limits = httpx.Limits(max_connections=size, max_keepalive_connections=settings.max_connections)
+    if streams and "transport" not in kwargs:
+        from stacbridge.http_aiohttp import AiohttpTransport
+
+        kwargs["transport"] = AiohttpTransport(limits)
     return httpx.AsyncClient(timeout=timeout, limits=limits, **kwargs)
 
 

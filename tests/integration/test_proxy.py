@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from stacbridge.app import create_app
-from stacbridge.assets.rewrite import asset_token
+from stacbridge.assets.rewrite import asset_of_href, asset_token
 from stacbridge.sandbox.files import expected_pixels
 from stacbridge.sandbox.server import ServerThread
 from stacbridge.signing import Signer
@@ -50,8 +50,7 @@ def hls_item(gateway: str) -> dict:
 
 def upstream_path(sandbox, gateway_href: str) -> str:
     """The data host path an asset href stands for (read back from the signed token)."""
-    token = urlsplit(gateway_href).path.split("/assets/", 1)[1].split("/", 1)[0]
-    _, ref = Signer([KEY]).verify("asset", token)
+    _, ref = asset_of_href(Signer([KEY]), gateway_href)
     return urlsplit(ref).path.lstrip("/")
 
 
@@ -226,10 +225,13 @@ def test_bad_asset_tokens_never_reach_upstream(sandbox, gateway):
     ed = sandbox.earthdata
     href = hls_item(gateway)["assets"]["B04"]["href"]
     reset(ed.host.url, ed.edl.url)
-    token = urlsplit(href).path.split("/assets/")[1].split("/")[0]
-    body, mac = token.split(".")
-    tampered = f"{gateway}/assets/{body[:-2]}AA.{mac}"
+    token, name = urlsplit(href).path.split("/assets/")[1].split("/")
+    # the compact (v2) token: its head names provider, expiry and directory
+    tampered = f"{gateway}/assets/{token[:8]}{'A' if token[8] != 'A' else 'B'}{token[9:]}/{name}"
     assert httpx.get(tampered).status_code == 403
+    v1 = asset_token(Signer([KEY]), "cmr", asset_of_href(Signer([KEY]), href)[1], 60)
+    body, mac = v1.split(".")
+    assert httpx.get(f"{gateway}/assets/{body[:-2]}AA.{mac}").status_code == 403
     signer = Signer([KEY])  # the session gateway's key
     expired = f"{gateway}/assets/{signer.sign('asset', ['cmr', 'https://x/y.tif'], ttl=-10)}"
     response = httpx.get(expired)

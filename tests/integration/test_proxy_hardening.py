@@ -25,7 +25,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from stacbridge.app import create_app
-from stacbridge.assets.rewrite import asset_token
+from stacbridge.assets.rewrite import asset_of_href, asset_token
 from stacbridge.auth.earthdata import EarthdataLogin
 from stacbridge.config import EarthdataSettings, HttpSettings, ProxySettings
 from stacbridge.sandbox.server import ServerThread
@@ -193,20 +193,29 @@ def test_a_name_that_is_not_the_assets_own_is_404_without_upstream_requests(sand
     ed = sandbox.earthdata
     href = hls_item(gateway_url)["assets"]["B04"]["href"]
     token = urlsplit(href).path.split("/assets/")[1].split("/")[0]
+    # the v1 form (hrefs issued before the compact tokens) for the same file
+    v1 = asset_token(Signer([KEY]), "cmr", asset_of_href(Signer([KEY]), href)[1], 600)
     reset(ed.host.url, ed.s3.url, ed.edl.url)
     for suffix in (".ovr", ".aux.xml", ".msk"):
         response = httpx.get(href + suffix, timeout=30)
         assert response.status_code == 404, (suffix, response.text)
         assert response.json()["code"] == "NotFound"
+        bare = httpx.get(f"{gateway_url}/assets/{v1}{suffix}", timeout=30)
+        assert bare.status_code == 404  # a sidecar of a name-less (v1) href
         bare = httpx.get(f"{gateway_url}/assets/{token}{suffix}", timeout=30)
-        assert bare.status_code == 404  # a sidecar of a name-less href
+        assert bare.status_code == 404  # a compact token without its name
     assert httpx.get(f"{gateway_url}/assets/{token}/other.tif").status_code == 404
+    assert httpx.get(f"{gateway_url}/assets/{v1}/other.tif").status_code == 404
     assert requests_of(ed.host.url) == [] and requests_of(ed.s3.url) == []
-    # the href itself, and the old form without a name, still work
+    # the href itself, and the old (v1) form with and without a name, still work
     assert httpx.get(href, timeout=30).status_code == 307
-    assert httpx.get(f"{gateway_url}/assets/{token}", timeout=30).status_code == 307
+    assert httpx.get(f"{gateway_url}/assets/{v1}", timeout=30).status_code == 307
+    assert httpx.get(f"{gateway_url}/assets/{v1}/{href.rsplit('/', 1)[1]}").status_code == 307
+    # a compact token names its file: without the name it is a 404, never a fetch
+    assert httpx.get(f"{gateway_url}/assets/{token}", timeout=30).status_code == 404
     # a tampered token with a suffix is still a 403, not a 404
-    assert httpx.get(f"{gateway_url}/assets/{token[:-3]}AAA.ovr").status_code == 403
+    assert httpx.get(f"{gateway_url}/assets/{v1[:-3]}AAA.ovr").status_code == 403
+    assert httpx.get(f"{gateway_url}/assets/{token[:4]}AAAA{token[8:]}.ovr").status_code == 403
 
 
 def test_m2m_hrefs_carry_their_file_names_and_browse_goes_through_the_proxy(sandbox, gateway_url):
@@ -224,8 +233,7 @@ def test_m2m_hrefs_carry_their_file_names_and_browse_goes_through_the_proxy(sand
     assert [r for r in m2m.get("/_sandbox/requests").json() if r.get("endpoint")] == []
     assert httpx.get(band, timeout=30).status_code == 302
     # an href signed before names existed still resolves
-    token = urlsplit(band).path.split("/assets/")[1].split("/")[0]
-    _, ref = Signer([KEY]).verify("asset", token)
+    _, ref = asset_of_href(Signer([KEY]), band)
     old = signed(gateway_url, ref.split("#")[0], provider="m2m")
     assert httpx.get(old, timeout=30).status_code == 302
     for key in ("thumbnail", "browse"):
