@@ -222,6 +222,7 @@ def create_app(
         max_limit=settings.max_limit,
         provider_deadline=settings.provider_deadline,
         search_max_upstream_pages=settings.search_max_upstream_pages,
+        search_max_upstream_items=settings.search_max_upstream_items,
         search_max_seconds=settings.search_max_seconds,
         breaker=Breaker(open_seconds=settings.breaker_seconds),
         title=settings.title,

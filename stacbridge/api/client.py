@@ -77,6 +77,7 @@ class StacClient(AsyncBaseCoreClient):
 
     #: upstream pages and seconds one search request may spend, across providers.
     search_max_upstream_pages: int = attr.ib(default=8)
+    search_max_upstream_items: int = attr.ib(default=16_000)
     search_max_seconds: float = attr.ib(default=10.0)
     #: remembers failing providers for a short while (per process).
     breaker: Breaker = attr.ib(factory=Breaker)
@@ -92,6 +93,7 @@ class StacClient(AsyncBaseCoreClient):
             limits=Limits(
                 pages=self.search_max_upstream_pages,
                 seconds=self.search_max_seconds,
+                items=self.search_max_upstream_items,
                 deadline=self.provider_deadline,
             ),
         )

@@ -124,18 +124,29 @@ Accept = Callable[[Stream, JSON], bool]
 
 @dataclass(slots=True)
 class Budget:
-    """What one request may spend upstream (across every provider) before it answers."""
+    """What one request may spend upstream (across every provider) before it answers.
+
+    `pages` bounds the upstream pages read once something was found (the request then answers
+    with a next link where it stopped); `items` bounds the upstream items read in any case,
+    and `seconds` the time after which no further page is started — a scan that found nothing
+    by then is refused by the caller, since an empty page that is not the last reads as the
+    end.  The first page of every stream is always read.
+    """
 
     pages: int
     seconds: float
+    items: int = 1 << 62
     started: float = field(default_factory=time.monotonic)
     used: int = 0
+    read: int = 0
 
-    def allows(self, more: int) -> bool:
-        """Whether `more` upstream pages may still be read (the first round always may)."""
+    def allows(self, more: int, found: bool) -> bool:
+        """Whether `more` upstream pages may still be read."""
         if self.used == 0:
             return True
-        return self.used + more <= self.pages and time.monotonic() - self.started < self.seconds
+        if found and self.used + more > self.pages:
+            return False
+        return self.read < self.items and time.monotonic() - self.started < self.seconds
 
 
 @dataclass(slots=True)
@@ -160,6 +171,7 @@ class Merge:
         accept: Accept,
         *,
         page_size: Callable[[Stream], int],
+        max_page: int = 0,
         concurrency: int = 8,
     ) -> None:
         self.streams = streams
@@ -167,10 +179,17 @@ class Merge:
         self.fetch = fetch
         self.accept = accept
         self.page_size = page_size
+        #: while nothing is found, each next page of a stream doubles, up to this (0: never)
+        self.max_page = max_page
+        self.found_any = False
+        self._budget: Budget | None = None
         self._slots = asyncio.Semaphore(concurrency)
 
     async def _load(self, stream: Stream) -> None:
         size = stream.state.fetch or self.page_size(stream)
+        if not stream.state.fetch and stream.size and not self.found_any:
+            # a selective filter: read further ahead per round trip while nothing matches
+            size = max(size, min(stream.size * 2, self.max_page))
         async with self._slots:
             try:
                 page = await self.fetch(stream, size)
@@ -181,6 +200,8 @@ class Merge:
             stream.first_fetched = True
             stream.first_count = page.number_matched
         stream.items, stream.size = page.items, size
+        if self._budget is not None:
+            self._budget.read += len(page.items)
         stream.position = min(stream.state.skip, len(page.items))
         stream.next_cursor = page.next_cursor
         stream.head = None
@@ -200,6 +221,7 @@ class Merge:
         found: list[tuple[Stream, JSON]] = []
         dropped = 0
         order, accept = self.order, self.accept
+        self._budget = budget
         while len(found) < limit:
             for stream in self.streams:
                 if (
@@ -210,7 +232,7 @@ class Merge:
                     self._advance(stream)
             need = [s for s in self.streams if s.live and s.items is None]
             if need:
-                if not budget.allows(len(need)):
+                if not budget.allows(len(need), bool(found)):
                     return Outcome(found, dropped, exhausted=True)
                 if budget.used and await disconnected():
                     return Outcome(found, dropped, disconnected=True)
@@ -233,6 +255,7 @@ class Merge:
             best.head = None
             if accept(best, item):
                 found.append((best, item))
+                self.found_any = True
             else:
                 dropped += 1
         return Outcome(found, dropped)

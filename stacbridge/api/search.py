@@ -162,15 +162,17 @@ def unpushed_terms(expr: Any, pushed: frozenset[str], catalog: Catalog) -> list[
 class Limits:
     """What one search request may spend upstream, across every provider it asks.
 
-    `pages`: upstream pages (catalogue page requests) one request reads before it answers with
-    what it found and a next link where it stopped; `seconds`: wall time after which it starts
-    no further upstream page; `deadline`: seconds each upstream page may take before its
-    provider is reported missing.
+    `pages`: upstream pages (catalogue page requests) one request reads, once it found an item,
+    before it answers with what it found and a next link where it stopped; `items`: upstream
+    items it reads in any case; `seconds`: wall time after which it starts no further
+    upstream page (a scan that found nothing by then, or within `items`, is a 400);
+    `deadline`: seconds each upstream page may take before its provider is reported missing.
     """
 
     pages: int = 8
     seconds: float = 10.0
     deadline: float = 10.0
+    items: int = 16_000
 
 
 class SearchEngine:
@@ -205,18 +207,40 @@ class SearchEngine:
             filter=search.filter,
             sortby=tuple((f, d) for f, d in search.sortby),  # type: ignore[misc]
         )
+        out: list[Target]
         if isinstance(search.filter, dict) and cql2_kit.references(search.filter, "collection"):
-            return await self._collection_targets(search, base, interval)
-        if not search.collections:
-            return [(c, base) for c in self.registry.catalogs]
-        grouped: dict[str, list[str]] = {}
-        order: list[Catalog] = []
-        for cid in dict.fromkeys(search.collections):
-            catalog = await self.registry.catalog_for(cid)
-            if catalog.name not in grouped:
-                order.append(catalog)
-            grouped.setdefault(catalog.name, []).append(cid)
-        return [(c, replace(base, collections=tuple(grouped[c.name]))) for c in order]
+            out = await self._collection_targets(search, base, interval)
+            if not search.sortby:
+                out = _grouped(out)
+        elif not search.collections:
+            out = [(c, base) for c in self.registry.catalogs]
+        else:
+            grouped: dict[str, list[str]] = {}
+            order: list[Catalog] = []
+            for cid in dict.fromkeys(search.collections):
+                catalog = await self.registry.catalog_for(cid)
+                if catalog.name not in grouped:
+                    order.append(catalog)
+                grouped.setdefault(catalog.name, []).append(cid)
+            out = [(c, replace(base, collections=tuple(grouped[c.name]))) for c in order]
+        if search.sortby:
+            self.check_sortby(search, out)
+            out = await self._one_collection_each(out)
+        return out
+
+    @staticmethod
+    async def _one_collection_each(targets: list[Target]) -> list[Target]:
+        """A sorted search reads one stream per collection.
+
+        A catalogue sorts one collection's items exactly, but one query over several of its
+        collections need not come back in one order (M2M searches dataset after dataset), so
+        the merge, not the catalogue, orders across collections.
+        """
+        out: list[Target] = []
+        for catalog, query in targets:
+            collections = query.collections or tuple(await catalog.collection_ids())
+            out += [(catalog, replace(query, collections=(cid,))) for cid in collections]
+        return out
 
     async def _collection_targets(
         self, search: Search, base: ItemQuery, interval: Interval | None
@@ -366,13 +390,6 @@ class SearchEngine:
             state.check(names)
             states = state.streams
         else:
-            if len(targets) > self.limits.pages:
-                raise BadRequest(
-                    f"this search needs {len(targets)} upstream searches at once (one per "
-                    "collection its filter on `collection` leaves), more than the "
-                    f"{self.limits.pages} upstream pages one request may read: name the "
-                    "collections in `collections`"
-                )
             states = [StreamState() for _ in targets]
         streams = [
             Stream(catalog, query, s) for (catalog, query), s in zip(targets, states, strict=True)
@@ -390,8 +407,15 @@ class SearchEngine:
         def accept(stream: Stream, item: JSON) -> bool:
             return post_filter(item, spatial=not exact[stream.catalog.name])
 
-        budget = Budget(self.limits.pages, self.limits.seconds)
-        merge = Merge(streams, order, fetch, accept, page_size=lambda _: size)
+        budget = Budget(self.limits.pages, self.limits.seconds, self.limits.items)
+        merge = Merge(
+            streams,
+            order,
+            fetch,
+            accept,
+            page_size=lambda _: size,
+            max_page=max(size, FILTER_FETCH),
+        )
         outcome = await merge.run(limit, budget, request.is_disconnected)
 
         missing: dict[str, str] = {}
@@ -447,6 +471,22 @@ class SearchEngine:
             f"({'; '.join(parts)}); narrow the search with bbox, intersects, datetime, ids or "
             "terms the provider applies upstream (see /queryables)"
         )
+
+
+def _grouped(targets: list[Target]) -> list[Target]:
+    """Targets of one catalogue that ask the same question, as one target of their collections.
+
+    A filter on `collection` makes one target per collection; most of them reduce to the same
+    query (`collection <> 'x'`: everything, for every other collection), and one upstream
+    query over those collections is one stream instead of dozens.
+    """
+    groups: dict[tuple[str, str], tuple[Catalog, ItemQuery, list[str]]] = {}
+    for catalog, query in targets:
+        key = (catalog.name, repr(replace(query, collections=())))
+        if key not in groups:
+            groups[key] = (catalog, query, [])
+        groups[key][2].extend(query.collections)
+    return [(c, replace(q, collections=tuple(ids))) for c, q, ids in groups.values()]
 
 
 @dataclass(slots=True)

@@ -232,10 +232,11 @@ def test_the_listing_pages_every_collection_once_when_a_provider_comes_back(own_
     assert sorted(ids) == sorted(healthy)
 
 
-def test_a_filter_matching_nothing_costs_at_most_the_page_budget(own_gateway, cmr, m2m):
+def test_a_filter_matching_nothing_costs_at_most_the_upstream_budget(own_gateway, cmr, m2m):
     """The fuzzed shape (limit=2000, a filter nothing can narrow or match) reads at most
-    `search_max_upstream_pages` pages across both providers, then refuses naming the term."""
-    http = own_gateway(search_max_upstream_pages=3, search_max_seconds=600)
+    `search_max_upstream_items` items across both providers (here three 2,000-item pages),
+    then refuses naming the term."""
+    http = own_gateway(search_max_upstream_items=6000, search_max_seconds=600)
     cmr.delete("/_sandbox/requests")
     m2m.delete("/_sandbox/requests")
     response = http.get(
@@ -247,3 +248,33 @@ def test_a_filter_matching_nothing_costs_at_most_the_page_budget(own_gateway, cm
         r for r in cmr.get("/_sandbox/requests").json()["requests"] if "granules" in r["path"]
     ]
     assert len(granules) + scene_searches(m2m) <= 3
+
+
+def test_a_filter_on_collection_is_one_stream_per_catalogue(http, cmr, m2m):
+    """`collection <> 'x'` leaves every other collection: one upstream query per catalogue, not
+    one per collection."""
+    cmr.delete("/_sandbox/requests")
+    m2m.delete("/_sandbox/requests")
+    response = http.get("/search", params={"limit": 3, "filter": f"collection <> '{HLS}'"})
+    assert response.status_code == 200, response.text
+    assert HLS not in {f["collection"] for f in response.json()["features"]}
+    granules = [
+        r for r in cmr.get("/_sandbox/requests").json()["requests"] if "granules" in r["path"]
+    ]
+    assert len(granules) == 1 and scene_searches(m2m) == 1
+
+
+def test_a_sorted_search_over_several_datasets_of_one_provider_is_exact(http):
+    """M2M searches dataset after dataset: a sorted search reads one stream per collection, so
+    the merge orders across them."""
+    params = {
+        "collections": "landsat_ot_c2_l1,landsat_ot_c2_l2",
+        "bbox": AREA,
+        "datetime": WINDOW,
+        "sortby": "-datetime",
+        "limit": 50,
+    }
+    items = every_item(http, params)
+    assert {i["collection"] for i in items} == {"landsat_ot_c2_l1", L2}
+    times = [instant(i) for i in items]
+    assert times == sorted(times, reverse=True)
