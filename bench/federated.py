@@ -142,10 +142,11 @@ def paging(http: httpx.Client, pid: int, items: int, limit: int) -> dict:
     }
 
 
-def scan_memory(sandbox, budgets: tuple[int, ...]) -> dict:
+def scan_memory(sandbox, other, budgets: tuple[int, ...]) -> dict:
     out = {}
     for pages in budgets:
         env = {
+            "STACBRIDGE_SEARCH_MAX_UPSTREAM_ITEMS": str(pages * 2000),
             "STACBRIDGE_SEARCH_MAX_UPSTREAM_PAGES": str(pages),
             "STACBRIDGE_SEARCH_MAX_SECONDS": "600",
             "STACBRIDGE_PROVIDER_DEADLINE": "120",

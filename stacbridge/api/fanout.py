@@ -44,8 +44,9 @@ class Unavailable(Exception):
         self.error = error
 
 
-async def guarded(breaker: Breaker, name: str, deadline: float, call: Awaitable[T]) -> T:
-    """Await `call` to provider `name` within `deadline` seconds and through `breaker`."""
+async def guarded(breaker: Breaker, name: str, deadline: float | None, call: Awaitable[T]) -> T:
+    """Await `call` to provider `name` within `deadline` seconds (None: no deadline of its
+    own, only the HTTP client's timeouts) and through `breaker`."""
     blocked = breaker.blocked(name)
     if blocked is not None:
         close = getattr(call, "close", None)

@@ -397,7 +397,11 @@ class SearchEngine:
         limit = search.limit
         size = limit if not post_filter.drops_items else max(limit, min(FILTER_FETCH, limit * 4))
         exact = {c.name: c.capabilities.exact_spatial for c, _ in targets}
-        deadline, breaker = self.limits.deadline, self.breaker
+        # the deadline keeps one provider from holding up the others' answer; a search of one
+        # provider has no other answer to give, so it waits as long as its HTTP client allows
+        several = len(set(names)) > 1
+        deadline = self.limits.deadline if several else None
+        breaker = self.breaker
 
         async def fetch(stream: Stream, n: int) -> ItemPage:
             catalog = stream.catalog

@@ -173,8 +173,8 @@ def test_a_filter_matching_nothing_never_scans_the_whole_collection(http, sandbo
     assert response.status_code == 400
     assert "platform = 'nope'" in response.json()["description"]
     sent = httpx.get(f"{sandbox.cmr.url}/_sandbox/requests").json()["requests"]
-    # at most the default search_max_upstream_pages (8)
-    assert len([r for r in sent if r["path"].endswith("granules.umm_json")]) <= 8
+    # at most the default search_max_upstream_items (16,000), the pages doubling to 500 items
+    assert len([r for r in sent if r["path"].endswith("granules.umm_json")]) <= 36
 
 
 def test_counts_are_only_given_when_every_provider_was_counted(http):
