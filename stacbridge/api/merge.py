@@ -21,7 +21,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from stacbridge.api.fanout import Unavailable
@@ -100,6 +100,8 @@ class Stream:
     #: the upstream count of the stream's first page, when it was fetched by this request.
     first_count: int | None = None
     first_fetched: bool = False
+    #: items of this stream the request consumed (returned or dropped).
+    consumed: int = 0
 
     @property
     def live(self) -> bool:
@@ -108,12 +110,15 @@ class Stream:
     def settle(self) -> StreamState:
         """Where this stream goes on next time."""
         if self.items is None or self.missing is not None:
+            if self.consumed and not self.state.done:
+                return replace(self.state, share=self.consumed)
             return self.state
+        share = self.consumed or self.state.share
         if self.position < len(self.items):
-            return StreamState(self.state.cursor, self.position, self.size)
+            return StreamState(self.state.cursor, self.position, self.size, share=share)
         if self.next_cursor is None:
             return StreamState(done=True)
-        return StreamState(self.next_cursor)
+        return StreamState(self.next_cursor, share=share)
 
 
 #: fetch one upstream page for a stream with `size` items (raises `Unavailable`).
@@ -213,7 +218,7 @@ class Merge:
         if stream.next_cursor is None:
             stream.state = StreamState(done=True)
         else:
-            stream.state = StreamState(stream.next_cursor)
+            stream.state = StreamState(stream.next_cursor, share=stream.state.share)
 
     async def run(
         self, limit: int, budget: Budget, disconnected: Callable[[], Awaitable[bool]]
@@ -252,6 +257,7 @@ class Merge:
             assert best.items is not None
             item = best.items[best.position]
             best.position += 1
+            best.consumed += 1
             best.head = None
             if accept(best, item):
                 found.append((best, item))

@@ -38,6 +38,8 @@ class StreamState:
     fetch: int = 0
     #: the stream has nothing more.
     done: bool = False
+    #: items the stream gave the last page (sizes its next fresh upstream page; 0: unknown).
+    share: int = 0
 
     def dump(self) -> Any:
         if self.done:
@@ -47,6 +49,8 @@ class StreamState:
             out["s"] = self.skip
         if self.fetch:
             out["n"] = self.fetch
+        if self.share:
+            out["w"] = self.share
         return out
 
     @classmethod
@@ -55,7 +59,9 @@ class StreamState:
             return cls(done=True)
         if not isinstance(raw, dict):
             raise TypeError("stream state")
-        return cls(raw.get("c"), int(raw.get("s", 0)), int(raw.get("n") or 0))
+        return cls(
+            raw.get("c"), int(raw.get("s", 0)), int(raw.get("n") or 0), share=int(raw.get("w", 0))
+        )
 
 
 @dataclass(slots=True)

@@ -412,14 +412,17 @@ class SearchEngine:
             return post_filter(item, spatial=not exact[stream.catalog.name])
 
         budget = Budget(self.limits.pages, self.limits.seconds, self.limits.items)
-        merge = Merge(
-            streams,
-            order,
-            fetch,
-            accept,
-            page_size=lambda _: size,
-            max_page=max(size, FILTER_FETCH),
-        )
+
+        def page_size(stream: Stream) -> int:
+            # the stateless token costs a re-read of the page a stream stopped in: size a
+            # stream's fresh pages by what it gave the last page (plus a quarter), not `limit`
+            hint = stream.state.share
+            if len(streams) == 1 or not hint:
+                return size
+            return min(size, max(hint + hint // 4 + 8, 16))
+
+        grow = max(size, FILTER_FETCH)
+        merge = Merge(streams, order, fetch, accept, page_size=page_size, max_page=grow)
         outcome = await merge.run(limit, budget, request.is_disconnected)
 
         missing: dict[str, str] = {}
