@@ -7,6 +7,7 @@ CMR's search-after and M2M's starting number do: the same cursor and size give t
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -54,7 +55,7 @@ async def page_of(
     limit: int,
     *,
     order: Order = Order(),
-    size: int = 4,
+    size: int | Callable[[Stream], int] = 4,
     pages: int = 100,
 ) -> tuple[list[str], PageState | None, dict[str, str]]:
     """One page of the merged search, as the engine runs it."""
@@ -69,7 +70,8 @@ async def page_of(
     async def connected() -> bool:
         return False
 
-    merge = Merge(streams, order, fetch, lambda s, i: True, page_size=lambda _: size)
+    sizing = size if callable(size) else (lambda _: size)
+    merge = Merge(streams, order, fetch, lambda s, i: True, page_size=sizing)
     outcome = await merge.run(limit, Budget(pages, 60.0), connected)
     settled = [s.settle() for s in streams]
     nxt = PageState("f", [c.name for c in catalogs], settled)
@@ -105,6 +107,18 @@ def test_every_item_once_in_one_order_whatever_the_page_sizes(limit, size):
     flat = [i for p in pages for i in p]
     assert flat == expected(Order(), A, B)
     assert all(len(p) == limit for p in pages[:-1])  # only the last page is short
+
+
+def test_fresh_pages_sized_by_each_streams_share_keep_every_item_once():
+    """The engine sizes a stream's fresh pages by its share of the last page (`share` in the
+    token); whatever the sizes, a page at a cursor is re-read with the size it had."""
+
+    def by_share(stream: Stream) -> int:
+        return max(1, stream.state.share + stream.state.share // 4) if stream.state.share else 9
+
+    pages = asyncio.run(run_all([Fake("a", A), Fake("b", B)], 9, size=by_share))
+    assert [i for p in pages for i in p] == expected(Order(), A, B)
+    assert all(len(p) == 9 for p in pages[:-1])
 
 
 def test_descending_streams_merge_descending():
