@@ -65,6 +65,8 @@ from stacbridge.stac import cql2 as cql2_kit
 
 #: items an upstream page holds at most when the gateway has to filter (CQL2, geometry).
 FILTER_FETCH = 500
+#: collections a sorted search may span (each is one upstream stream, all read at once).
+MAX_SORTED_STREAMS = 16
 
 Target = tuple[Catalog, ItemQuery]
 
@@ -240,6 +242,12 @@ class SearchEngine:
         for catalog, query in targets:
             collections = query.collections or tuple(await catalog.collection_ids())
             out += [(catalog, replace(query, collections=(cid,))) for cid in collections]
+        if len(out) > MAX_SORTED_STREAMS:
+            raise BadRequest(
+                f"a sorted search is merged from one upstream search per collection; this one "
+                f"spans {len(out)} collections, more than {MAX_SORTED_STREAMS}: name at most "
+                f"{MAX_SORTED_STREAMS} collections in `collections`, or search without sortby"
+            )
         return out
 
     async def _collection_targets(
@@ -353,7 +361,6 @@ class SearchEngine:
             href = f"{base}collections/{collection}"
             links += [L.link("parent", href), L.link("collection", href)]
         if page.next_state is not None:
-            page.next_state.matched = page.matched
             token = page.next_state.seal(self.signer)
             links.append(L.next_link(request, base, token, post=post, body=await _body(request)))
         body: JSON = {
@@ -455,8 +462,10 @@ class SearchEngine:
             matched = None
         else:
             matched = sum(s.first_count or 0 for s in streams)
+        if next_state is not None:
+            next_state.matched = matched  # the search's total, whoever this page missed
         found = [(s.catalog, item) for s, item in outcome.found]
-        return _Page(found, next_state, matched, missing)
+        return _Page(found, next_state, None if missing else matched, missing)
 
     @staticmethod
     def _too_selective(
