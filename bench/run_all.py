@@ -27,7 +27,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import BENCH_DIR, REPO, RESULT_PREFIX, child_env, table
 
-BENCHES = ("translate", "page", "paging", "proxy", "vs_earthaccess", "vs_nginx", "m2m_page")
+BENCHES = (
+    "translate",
+    "page",
+    "paging",
+    "proxy",
+    "vs_earthaccess",
+    "vs_nginx",
+    "m2m_page",
+    "federated",
+)
 #: paging counts as flat if the gateway grows less than this from page 5 to the last page
 FLAT_MB = 25
 
@@ -163,6 +172,38 @@ def summary(results: dict[str, dict]) -> list[list[str]]:
             f"{cl['after_first']:.0f} → {cl['end']:.0f} MB ({cl['peak']:.0f})",
             "flat",
             None,
+        )
+    if f := results.get("federated"):
+        fo, fp, fs = f["fan_out"], f["paging"], f["scan"]
+        row(
+            "federated",
+            f"two-provider page ÷ slower single-provider page ({fo['limit']} items)",
+            f"{fo['stats']['ratio']:.2f} ({fo['stats']['ratio_lo']:.2f}–"
+            f"{fo['stats']['ratio_hi']:.2f})",
+            "≤ 1.1",
+            fo["ratio"] <= 1.1,
+        )
+        row(
+            "federated",
+            f"  paging {fp['items']:,} merged items: last ÷ first pages",
+            f"{fp['ratio_last_first']:.2f}",
+            "≤ 1.1",
+            fp["ratio_last_first"] <= 1.1,
+        )
+        row(
+            "federated",
+            "  gateway RSS while paging: before → end (peak)",
+            f"{fp['rss_mb']['before']:.0f} → {fp['rss_mb']['end']:.0f} MB "
+            f"({fp['rss_mb']['peak']:.0f})",
+            "flat",
+            None,
+        )
+        row(
+            "federated",
+            "  filtered scan: peak RSS growth, most vs fewest upstream pages",
+            f"{fs['growth_mb']:+.0f} MB",
+            f"< {FLAT_MB} MB",
+            fs["growth_mb"] < FLAT_MB,
         )
     if x := results.get("proxy"):
         row(
@@ -339,6 +380,7 @@ def main() -> int:
         "vs_earthaccess": ["--rounds", "3"] if args.quick else [],
         "vs_nginx": ["--rounds", "2"] if args.quick else [],
         "m2m_page": ["--rounds", "3"] if args.quick else [],
+        "federated": ["--quick"] if args.quick else [],
     }
     if args.rounds:
         for name in ("proxy", "vs_earthaccess", "vs_nginx", "m2m_page"):

@@ -42,6 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stacbridge import __version__
 from stacbridge.api.body_limit import BodySizeLimitMiddleware
+from stacbridge.api.breaker import Breaker
 from stacbridge.api.caching import CacheControlMiddleware
 from stacbridge.api.client import StacClient
 from stacbridge.api.forwarded import ForwardedHeadersMiddleware
@@ -220,6 +221,10 @@ def create_app(
         default_limit=settings.default_limit,
         max_limit=settings.max_limit,
         provider_deadline=settings.provider_deadline,
+        search_max_upstream_pages=settings.search_max_upstream_pages,
+        search_max_upstream_items=settings.search_max_upstream_items,
+        search_max_seconds=settings.search_max_seconds,
+        breaker=Breaker(open_seconds=settings.breaker_seconds),
         title=settings.title,
         description=settings.description,
     )

@@ -144,6 +144,17 @@ class Settings(BaseSettings):
     #: seconds each provider has for its part of a request that spans providers (the
     #: collection listing): one that is slower is left out and named, never waited for.
     provider_deadline: float = 10.0
+    #: upstream pages one search request may read, across every provider it asks, once it
+    #: found an item, before it answers with what it found and a next link.
+    search_max_upstream_pages: int = 8
+    #: upstream items one search request may read in any case (a scan that found nothing
+    #: within it is a 400 naming the filter terms no provider narrows).
+    search_max_upstream_items: int = 16_000
+    #: seconds after which one search request starts no further upstream page (same rules).
+    search_max_seconds: float = 10.0
+    #: seconds a provider that failed (5xx, timeout) is skipped by every request of this
+    #: process and reported missing with "circuit open" (0 disables the circuit breaker).
+    breaker_seconds: float = 15.0
     #: the largest request body accepted (a search body; larger is a 413).
     max_body_bytes: int = 1 << 20
     cors_origins: list[str] = Field(default_factory=lambda: ["*"])

@@ -47,6 +47,8 @@ def gateway(sandbox):
     from stacbridge.app import create_app
     from stacbridge.sandbox.server import ServerThread
 
-    app = create_app(sandbox.settings(secret_keys=["test-key"]))
+    # breaker_seconds=0: a fault one test injects must not leave the shared gateway skipping
+    # that provider for the next tests (tests of the breaker build their own gateway)
+    app = create_app(sandbox.settings(secret_keys=["test-key"], breaker_seconds=0))
     with ServerThread(app) as server:
         yield server.url

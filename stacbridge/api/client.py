@@ -21,7 +21,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stacbridge.api import links as L
+from stacbridge.api.breaker import Breaker
 from stacbridge.api.conformance import CONFORMANCE
+from stacbridge.api.fanout import (
+    MISSING_FIELD,
+    MISSING_HEADER,
+    Unavailable,
+    guarded,
+    missing_header,
+)
 from stacbridge.api.paging import COLLECTIONS_PURPOSE, open_token
 from stacbridge.api.present import Presenter
 from stacbridge.api.request import (
@@ -30,13 +38,15 @@ from stacbridge.api.request import (
     search_from_get,
     search_from_post,
 )
-from stacbridge.api.search import SearchEngine
-from stacbridge.errors import BadRequest, NotFound
+from stacbridge.api.search import Limits, SearchEngine
+from stacbridge.errors import BadRequest, NotFound, StacError
 from stacbridge.protocols import (
     JSON,
     Catalog,
+    CollectionNotFound,
     CollectionQuery,
     DecorationContext,
+    UpstreamRejected,
 )
 from stacbridge.registry import Registry
 from stacbridge.signing import Signer
@@ -65,9 +75,28 @@ class StacClient(AsyncBaseCoreClient):
     title: str = attr.ib(default="stacbridge")
     description: str = attr.ib(default="")
 
+    #: upstream pages and seconds one search request may spend, across providers.
+    search_max_upstream_pages: int = attr.ib(default=8)
+    search_max_upstream_items: int = attr.ib(default=16_000)
+    search_max_seconds: float = attr.ib(default=10.0)
+    #: remembers failing providers for a short while (per process).
+    breaker: Breaker = attr.ib(factory=Breaker)
+
     @property
     def engine(self) -> SearchEngine:
-        return SearchEngine(self.registry, self.signer, self.presenter, max_limit=self.max_limit)
+        return SearchEngine(
+            self.registry,
+            self.signer,
+            self.presenter,
+            max_limit=self.max_limit,
+            breaker=self.breaker,
+            limits=Limits(
+                pages=self.search_max_upstream_pages,
+                seconds=self.search_max_seconds,
+                items=self.search_max_upstream_items,
+                deadline=self.provider_deadline,
+            ),
+        )
 
     def conformance_classes(self) -> list[str]:
         return list(CONFORMANCE)
@@ -140,6 +169,12 @@ class StacClient(AsyncBaseCoreClient):
 
     # -- collections ----------------------------------------------------------------------
     async def all_collections(self, **kwargs: Any) -> Response:  # type: ignore[override]
+        """Every catalogue's matching collections, in catalogue order, paged by one token.
+
+        The token holds how far each catalogue's list was returned (or that it is done), so a
+        catalogue missing from one page — failed, late, circuit open — is asked again from
+        where it was by the next one: every collection is listed exactly once.
+        """
         request: Request = kwargs["request"]
         base = L.base_url(request)
         bbox = parse_bbox(kwargs.get("bbox"))
@@ -152,24 +187,31 @@ class StacClient(AsyncBaseCoreClient):
         fingerprint = hashlib.sha256(orjson.dumps([bbox, kwargs.get("datetime"), q])).hexdigest()[
             :16
         ]
-        offset = 0
+        catalogs = self.registry.catalogs
+        names = [c.name for c in catalogs]
+        offsets: list[int | None] = [0] * len(catalogs)
         if token:
-            offset = int(
-                open_token(self.signer, COLLECTIONS_PURPOSE, token, fingerprint).get("o", 0)
+            offsets = _collection_offsets(
+                open_token(self.signer, COLLECTIONS_PURPOSE, token, fingerprint), names
             )
         query = CollectionQuery(bbox=tuple(bbox) if bbox else None, datetime=interval, q=q)
-        found, missing = await self._collections_of_all(query)
-        page = found[offset : offset + limit]
+        answers, missing = await self._collections_of_all(query)
+        page: list[tuple[Catalog, JSON]] = []
+        after: list[int | None] = []
+        for catalog, answer, offset in zip(catalogs, answers, offsets, strict=True):
+            if offset is None or answer is None:
+                after.append(offset)  # done, or missing: asked again from there next time
+                continue
+            taken = answer[offset : offset + max(0, limit - len(page))]
+            page += [(catalog, c) for c in taken]
+            end = offset + len(taken)
+            after.append(None if end >= len(answer) else end)
         collections = [self.presenter.collection(c, coll, base) for c, coll in page]
         links = [L.link("self", str(request.url)), *L.root_links(base, self.title)]
-        if offset + limit < len(found):
-            token = self.signer.sign(COLLECTIONS_PURPOSE, {"f": fingerprint, "o": offset + limit})
+        if any(o is not None for o in after):
+            state = {"f": fingerprint, "p": names, "o": after}
+            token = self.signer.sign(COLLECTIONS_PURPOSE, state)
             links.append(L.link("next", L.replace_query(request, token=token), method="GET"))
-        if offset > 0:
-            token = self.signer.sign(
-                COLLECTIONS_PURPOSE, {"f": fingerprint, "o": max(0, offset - limit)}
-            )
-            links.append(L.link("prev", L.replace_query(request, token=token), method="GET"))
         body: JSON = {
             "collections": collections,
             "links": links,
@@ -177,43 +219,47 @@ class StacClient(AsyncBaseCoreClient):
         }
         if missing:
             # not the count: say who is missing instead (a header scripts can check, and the
-            # body for people), and let the next listing ask them again
-            body["stacbridge:missing_providers"] = missing
+            # body for people), and let the next page ask them again
+            body[MISSING_FIELD] = missing
             response = L.json_response(body)
-            response.headers["Stacbridge-Missing-Providers"] = ", ".join(sorted(missing))
+            response.headers[MISSING_HEADER] = missing_header(missing)
             return response
-        body["numberMatched"] = len(found)
+        body["numberMatched"] = sum(len(a or ()) for a in answers)
         return L.json_response(body)
 
     async def _collections_of_all(
         self, query: CollectionQuery
-    ) -> tuple[list[tuple[Catalog, JSON]], dict[str, str]]:
+    ) -> tuple[list[list[JSON] | None], dict[str, str]]:
         """Every catalogue's collections, asked concurrently, each within the deadline.
 
-        A provider that fails or misses `provider_deadline` costs the others nothing: its
-        collections are left out and it is named in the second value (name → why).
+        A provider that fails, misses `provider_deadline` or whose circuit is open costs the
+        others nothing: its answer is None and it is named in the second value (name → why).
+        A provider that rejects the query itself (`UpstreamRejected`) makes the whole listing
+        a 400 quoting it: the client's request is at fault, and leaving that provider out
+        would answer a different question silently.
         """
-
-        async def one(catalog: Catalog) -> list[JSON]:
-            return await asyncio.wait_for(catalog.list_collections(query), self.provider_deadline)
-
         catalogs = self.registry.catalogs
-        answers = await asyncio.gather(*(one(c) for c in catalogs), return_exceptions=True)
-        found: list[tuple[Catalog, JSON]] = []
+        calls = (
+            guarded(self.breaker, c.name, self.provider_deadline, c.list_collections(query))
+            for c in catalogs
+        )
+        answers = await asyncio.gather(*calls, return_exceptions=True)
+        found: list[list[JSON] | None] = []
         missing: dict[str, str] = {}
         for catalog, answer in zip(catalogs, answers, strict=True):
-            if isinstance(answer, BaseException):
+            if isinstance(answer, Unavailable):
+                missing[catalog.name] = answer.reason
+                found.append(None)
+            elif isinstance(answer, UpstreamRejected | StacError | CollectionNotFound):
+                raise answer
+            elif isinstance(answer, BaseException):
                 if not isinstance(answer, Exception):
                     raise answer  # cancellation and the like are not a provider's fault
-                why = (
-                    "no answer within the deadline"
-                    if isinstance(answer, TimeoutError)
-                    else str(answer) or type(answer).__name__
-                )
-                log.warning("provider %s: collections unavailable: %s", catalog.name, why)
-                missing[catalog.name] = why
+                log.warning("provider %s: collections unavailable: %r", catalog.name, answer)
+                missing[catalog.name] = str(answer) or type(answer).__name__
+                found.append(None)
             else:
-                found += [(catalog, c) for c in answer]
+                found.append(answer)
         return found, missing
 
     async def get_collection(self, collection_id: str, **kwargs: Any) -> Response:  # type: ignore[override]
@@ -311,3 +357,13 @@ class StacClient(AsyncBaseCoreClient):
             "additionalProperties": True,
         }
         return L.json_response(schema, L.SCHEMA_JSON)
+
+
+def _collection_offsets(state: dict[str, Any], names: list[str]) -> list[int | None]:
+    """Each catalogue's position in a collections token (None: done); a 400 if malformed."""
+    offsets = state.get("o")
+    if state.get("p") != names or not isinstance(offsets, list) or len(offsets) != len(names):
+        raise BadRequest("paging token belongs to a different listing; start again without a token")
+    if not all(o is None or (isinstance(o, int) and o >= 0) for o in offsets):
+        raise BadRequest("invalid paging token: malformed state")
+    return offsets

@@ -153,7 +153,33 @@ def describe_responses(document: dict[str, Any]) -> dict[str, Any]:
     _fields_sets_take_duplicates(document)
     _lists_may_be_comma_separated(document)
     _item_pages_may_be_partial(document)
+    _answers_may_miss_providers(document)
     return document
+
+
+def _answers_may_miss_providers(document: dict[str, Any]) -> None:
+    """A search or listing that spans providers answers 200 without a failed one, naming it."""
+    for path in ("/search", "/collections"):
+        for operation in document.get("paths", {}).get(path, {}).values():
+            ok = operation.get("responses", {}).get("200") if isinstance(operation, dict) else None
+            if ok is not None:
+                ok.setdefault("headers", {}).update(MISSING_PROVIDERS)
+
+
+#: the header naming the providers a federated answer is missing (api/fanout.py).
+MISSING_PROVIDERS = {
+    "Stacbridge-Missing-Providers": {
+        "description": "Comma-separated names of the providers left out of this answer (they "
+        "failed, missed their deadline, or their circuit is open); "
+        "`stacbridge:missing_providers` in the body says why. The next page asks them again.",
+        "schema": {"type": "string"},
+    }
+}
+MISSING_FIELD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+    "description": "Provider name -> why it is missing from this answer.",
+}
 
 
 #: what a search or items page is, whatever `fields` left of its items.
@@ -171,6 +197,7 @@ PARTIAL_ITEM_PAGE: dict[str, Any] = {
         "links": {"type": "array", "items": {"type": "object"}},
         "numberMatched": {"type": "integer", "minimum": 0},
         "numberReturned": {"type": "integer", "minimum": 0},
+        "stacbridge:missing_providers": MISSING_FIELD_SCHEMA,
     },
 }
 

@@ -1,21 +1,31 @@
-"""Item search across catalogues: targets, upstream pages, post-filtering, one page out.
+"""Item search across catalogues: every target at once, merged in one order, paged once.
 
 A search names collections of one or more catalogues (or none: every catalogue's configured
-scope).  Each catalogue is a *target*, searched in turn; each upstream page is checked item by
-item (`PostFilter`) and the page the client asked for is filled from what passes.  Where the
-page stops — the target, its cursor, and how far into the upstream page — is sealed into the
-next link's token (`PageState`), so the next page continues exactly there.
+scope).  Each catalogue is a *target* (a *stream*); every stream is asked concurrently, each
+upstream page within the provider deadline and through the circuit breaker (`fanout`), and
+their items are merged (`merge`): by the requested `sortby` when every catalogue involved sorts
+by it upstream (a 400 naming those that cannot, otherwise), else by `datetime` as upstreams
+deliver it.  Each item is checked by the gateway (`PostFilter`) and the page the client asked
+for is filled from what passes.  Where every stream stopped is sealed into the next link's
+token (`PageState`), so the next page continues exactly there, on any worker.
+
+A provider that fails or misses its deadline is left out of the page and named
+(`Stacbridge-Missing-Providers`, `stacbridge:missing_providers`); its stream stays where it
+was, so the next page asks it again from there.  Only when no item can be shown because
+providers failed is the page itself an error (their 502/503/504).  An upstream's own 4xx
+(`UpstreamRejected`) is the client's fault: the whole request is a 400 quoting it.
 
 What the upstream can answer from the filter itself is pushed down first (`pushdown`): ids,
 a geometry literal and time bounds narrow the catalogue's query, so the gateway filters as few
 items as possible.
 
-Bounds: an upstream page is at most `FILTER_FETCH` items when the gateway filters, and one
-request reads at most `MAX_UPSTREAM_PAGES` upstream pages once it has found an item; a
-selective gateway-side filter then answers with what it found and a next link where the scan
-stopped.  A page is never empty unless it is the last: clients (pystac-client) stop at an
-empty page, so a scan that has found nothing keeps reading for up to `SCAN_BUDGET` seconds and
-then answers a 400 naming the terms that could not be pushed down.
+Bounds (`Limits`, from settings): an upstream page is at most `FILTER_FETCH` items when the
+gateway filters (or `limit`, if larger); one request reads at most `search_max_upstream_pages`
+upstream pages and starts none after `search_max_seconds`, across every provider; a selective
+gateway-side filter then answers with what it found and a next link where the scan stopped.
+A page is never empty unless it is the last: clients (pystac-client) stop at an empty page, so
+a scan that has found nothing within the budget answers a 400 naming the terms that could not
+be pushed down.
 """
 
 from __future__ import annotations
@@ -31,8 +41,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stacbridge.api import links as L
+from stacbridge.api.breaker import Breaker
+from stacbridge.api.fanout import MISSING_FIELD, MISSING_HEADER, guarded, missing_header
 from stacbridge.api.fields import apply_fields
-from stacbridge.api.paging import PageState, check_target
+from stacbridge.api.merge import Budget, Merge, Order, Stream
+from stacbridge.api.paging import PageState, StreamState
 from stacbridge.api.postfilter import PostFilter
 from stacbridge.api.present import Presenter
 from stacbridge.api.request import Search, parse_datetime, parse_intersects
@@ -52,11 +65,8 @@ from stacbridge.stac import cql2 as cql2_kit
 
 #: items an upstream page holds at most when the gateway has to filter (CQL2, geometry).
 FILTER_FETCH = 500
-#: upstream pages one request may read while filtering before it answers with what it has.
-MAX_UPSTREAM_PAGES = 20
-#: seconds one request may scan upstream pages without finding a match before it refuses the
-#: search as too selective (a 400), instead of answering an empty page that is not the end.
-SCAN_BUDGET = 20.0
+#: collections a sorted search may span (each is one upstream stream, all read at once).
+MAX_SORTED_STREAMS = 16
 
 Target = tuple[Catalog, ItemQuery]
 
@@ -150,25 +160,42 @@ def unpushed_terms(expr: Any, pushed: frozenset[str], catalog: Catalog) -> list[
     return out
 
 
-@dataclass(slots=True)
-class _Page:
-    """What one request collected: matching items (with their catalogue) and counts."""
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one search request may spend upstream, across every provider it asks.
 
-    found: list[tuple[Catalog, JSON]]
-    next_state: PageState | None
-    matched: int | None
+    `pages`: upstream pages (catalogue page requests) one request reads, once it found an item,
+    before it answers with what it found and a next link where it stopped; `items`: upstream
+    items it reads in any case; `seconds`: wall time after which it starts no further
+    upstream page (a scan that found nothing by then, or within `items`, is a 400);
+    `deadline`: seconds each upstream page may take before its provider is reported missing.
+    """
+
+    pages: int = 8
+    seconds: float = 10.0
+    deadline: float = 10.0
+    items: int = 16_000
 
 
 class SearchEngine:
     """Runs one search request against the registry's catalogues."""
 
     def __init__(
-        self, registry: Registry, signer: Signer, presenter: Presenter, *, max_limit: int
+        self,
+        registry: Registry,
+        signer: Signer,
+        presenter: Presenter,
+        *,
+        max_limit: int,
+        breaker: Breaker | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.registry = registry
         self.signer = signer
         self.presenter = presenter
         self.max_limit = max_limit
+        self.breaker = breaker or Breaker(open_seconds=0)
+        self.limits = limits or Limits()
 
     async def targets(
         self, search: Search, narrowed: Pushdown, interval: Interval | None
@@ -182,18 +209,46 @@ class SearchEngine:
             filter=search.filter,
             sortby=tuple((f, d) for f, d in search.sortby),  # type: ignore[misc]
         )
+        out: list[Target]
         if isinstance(search.filter, dict) and cql2_kit.references(search.filter, "collection"):
-            return await self._collection_targets(search, base, interval)
-        if not search.collections:
-            return [(c, base) for c in self.registry.catalogs]
-        grouped: dict[str, list[str]] = {}
-        order: list[Catalog] = []
-        for cid in dict.fromkeys(search.collections):
-            catalog = await self.registry.catalog_for(cid)
-            if catalog.name not in grouped:
-                order.append(catalog)
-            grouped.setdefault(catalog.name, []).append(cid)
-        return [(c, replace(base, collections=tuple(grouped[c.name]))) for c in order]
+            out = await self._collection_targets(search, base, interval)
+            if not search.sortby:
+                out = _grouped(out)
+        elif not search.collections:
+            out = [(c, base) for c in self.registry.catalogs]
+        else:
+            grouped: dict[str, list[str]] = {}
+            order: list[Catalog] = []
+            for cid in dict.fromkeys(search.collections):
+                catalog = await self.registry.catalog_for(cid)
+                if catalog.name not in grouped:
+                    order.append(catalog)
+                grouped.setdefault(catalog.name, []).append(cid)
+            out = [(c, replace(base, collections=tuple(grouped[c.name]))) for c in order]
+        if search.sortby:
+            self.check_sortby(search, out)
+            out = await self._one_collection_each(out)
+        return out
+
+    @staticmethod
+    async def _one_collection_each(targets: list[Target]) -> list[Target]:
+        """A sorted search reads one stream per collection.
+
+        A catalogue sorts one collection's items exactly, but one query over several of its
+        collections need not come back in one order (M2M searches dataset after dataset), so
+        the merge, not the catalogue, orders across collections.
+        """
+        out: list[Target] = []
+        for catalog, query in targets:
+            collections = query.collections or tuple(await catalog.collection_ids())
+            out += [(catalog, replace(query, collections=(cid,))) for cid in collections]
+        if len(out) > MAX_SORTED_STREAMS:
+            raise BadRequest(
+                f"a sorted search is merged from one upstream search per collection; this one "
+                f"spans {len(out)} collections, more than {MAX_SORTED_STREAMS}: name at most "
+                f"{MAX_SORTED_STREAMS} collections in `collections`, or search without sortby"
+            )
+        return out
 
     async def _collection_targets(
         self, search: Search, base: ItemQuery, interval: Interval | None
@@ -232,25 +287,30 @@ class SearchEngine:
         return out
 
     @staticmethod
-    def check_sortby(search: Search, targets: list[Target]) -> None:
-        """Refuse sorts nobody can honour instead of silently ignoring them."""
+    def check_sortby(search: Search, targets: list[Target]) -> Order:
+        """The merge order; a sort some provider cannot honour is refused, never ignored.
+
+        Each stream is sorted upstream, so a k-way merge gives the exact order only when every
+        catalogue involved sorts by the key: otherwise a 400 naming the ones that cannot.
+        """
         if not search.sortby:
-            return
+            return Order()
         if len(search.sortby) > 1:
             raise BadRequest("sorting by more than one field is not supported")
-        if len(targets) > 1:
+        field_name, direction = search.sortby[0]
+        key = field_name.removeprefix("properties.")
+        unable = [
+            c.name
+            for c in dict.fromkeys(c for c, _ in targets)
+            if key not in c.capabilities.sortable
+        ]
+        if unable:
             raise BadRequest(
-                "sortby needs the search restricted to one provider's collections "
-                f"({', '.join(dict.fromkeys(c.name for c, _ in targets))} were asked, as "
-                f"{len(targets)} searches); results of several searches are not merged in "
-                "sort order"
+                f"cannot sort by {field_name!r}: {', '.join(unable)} "
+                f"{'does' if len(unable) == 1 else 'do'} not support it, and results are "
+                "merged in order only when every provider searched sorts by the key"
             )
-        field_name = search.sortby[0][0]
-        for catalog, _ in targets:
-            if field_name not in catalog.capabilities.sortable:
-                raise BadRequest(
-                    f"cannot sort by {field_name!r}: {catalog.name} does not support it"
-                )
+        return Order(key, descending=direction == "desc")
 
     async def run(
         self, search: Search, request: Request, *, post: bool, collection: str | None = None
@@ -264,21 +324,19 @@ class SearchEngine:
         interval = parse_datetime(search.datetime)
         base = L.base_url(request)
         fingerprint = search.fingerprint()
-        state = (
-            PageState.open(self.signer, search.token, fingerprint)
-            if search.token
-            else PageState(fingerprint)
-        )
+        state = PageState.open(self.signer, search.token, fingerprint) if search.token else None
         narrowed = pushdown(search, interval)
         targets = await self.targets(search, narrowed, interval)
-        self.check_sortby(search, targets)
+        order = self.check_sortby(search, targets)
         post_filter = PostFilter(search, interval)
         if search.filter is False or narrowed.empty:
             # a filter that matches nothing: the last page, empty and exactly counted, rather
             # than scanning upstream pages only to drop every item
-            page = _Page([], None, 0)
+            page = _Page([], None, 0, {})
         else:
-            page = await self._collect(search, request, targets, post_filter, state, narrowed)
+            page = await self._collect(
+                search, request, targets, post_filter, state, narrowed, order, fingerprint
+            )
 
         items = [item for _, item in page.found]
         await self.presenter.decorate(
@@ -303,11 +361,7 @@ class SearchEngine:
             href = f"{base}collections/{collection}"
             links += [L.link("parent", href), L.link("collection", href)]
         if page.next_state is not None:
-            next_state = page.next_state
-            if next_state.target < len(targets):
-                next_state.provider = targets[next_state.target][0].name
-            next_state.matched = page.matched
-            token = next_state.seal(self.signer)
+            token = page.next_state.seal(self.signer)
             links.append(L.next_link(request, base, token, post=post, body=await _body(request)))
         body: JSON = {
             "type": "FeatureCollection",
@@ -318,8 +372,13 @@ class SearchEngine:
         matched = page.matched
         if matched is not None and not (post_filter.ids is not None and matched > len(out)):
             body["numberMatched"] = matched
+        if page.missing:
+            body[MISSING_FIELD] = page.missing
         with gc_paused():
-            return Response(orjson.dumps(body), media_type=L.GEOJSON)
+            response = Response(orjson.dumps(body), media_type=L.GEOJSON)
+        if page.missing:
+            response.headers[MISSING_HEADER] = missing_header(page.missing)
+        return response
 
     async def _collect(
         self,
@@ -327,94 +386,134 @@ class SearchEngine:
         request: Request,
         targets: list[Target],
         post_filter: PostFilter,
-        state: PageState,
+        state: PageState | None,
         narrowed: Pushdown,
+        order: Order,
+        fingerprint: str,
     ) -> _Page:
-        """Read upstream pages from where `state` stopped until the page is full."""
+        """Fill the page from every target at once, merged in `order`, from where `state` was."""
+        names = [c.name for c, _ in targets]
+        if state is not None:
+            state.check(names)
+            states = state.streams
+        else:
+            states = [StreamState() for _ in targets]
+        streams = [
+            Stream(catalog, query, s) for (catalog, query), s in zip(targets, states, strict=True)
+        ]
         limit = search.limit
-        index, cursor, skip, fetch = state.target, state.cursor, state.skip, state.fetch
-        if index < len(targets):
-            check_target(state, targets[index][0].name)
-        found: list[tuple[Catalog, JSON]] = []
-        matched: int | None = 0 if not search.token else None
-        counted = 0  # targets whose total went into `matched`
-        any_dropped = False
-        upstream_pages = scanned = 0
-        started = time.monotonic()
-        next_state: PageState | None = None
-        fingerprint = state.fingerprint
-        while index < len(targets):
-            catalog, query = targets[index]
-            if upstream_pages and await request.is_disconnected():
-                next_state = PageState(fingerprint, index, cursor, skip)
-                break
-            over_budget = time.monotonic() - started > SCAN_BUDGET
-            if found and (upstream_pages >= MAX_UPSTREAM_PAGES or over_budget):
-                # a selective gateway-side filter must not scan a whole collection in one
-                # request: answer what was found, with a next link where the scan stopped
-                next_state = PageState(fingerprint, index, cursor, skip)
-                break
-            if over_budget:
-                # an empty page that is not the end reads as the end to clients: refuse
-                raise BadRequest(self._too_selective(search, narrowed, catalog, scanned, started))
-            size = fetch or (
-                limit if not post_filter.drops_items else max(limit, min(FILTER_FETCH, limit * 4))
-            )
-            fetch = 0
-            page: ItemPage = await catalog.search(replace(query, limit=size), cursor)
-            upstream_pages += 1
-            scanned += len(page.items)
-            if matched is not None:
-                if page.number_matched is not None and cursor is None and post_filter.cql is None:
-                    matched += page.number_matched
-                    counted += 1
-                else:
-                    matched = None
-            spatial = not catalog.capabilities.exact_spatial
-            with gc_paused():
-                stopped_at, dropped = _take(
-                    page.items, catalog, post_filter, spatial, skip, limit, found
-                )
-            if dropped:
-                matched = None  # the gateway dropped items the upstream counted
-                any_dropped = True
-            skip = 0
-            if stopped_at is not None and stopped_at < len(page.items):
-                next_state = PageState(fingerprint, index, cursor, stopped_at, size)
-                break
-            if page.next_cursor is not None:
-                cursor = page.next_cursor
-                if len(found) >= limit:
-                    next_state = PageState(fingerprint, index, cursor)
-                    break
-                continue
-            index, cursor = index + 1, None
-            if len(found) >= limit and index < len(targets):
-                next_state = PageState(fingerprint, index)
-                break
-        if search.token:
+        size = limit if not post_filter.drops_items else max(limit, min(FILTER_FETCH, limit * 4))
+        exact = {c.name: c.capabilities.exact_spatial for c, _ in targets}
+        # the deadline keeps one provider from holding up the others' answer; a search of one
+        # provider has no other answer to give, so it waits as long as its HTTP client allows
+        several = len(set(names)) > 1
+        deadline = self.limits.deadline if several else None
+        breaker = self.breaker
+
+        async def fetch(stream: Stream, n: int) -> ItemPage:
+            catalog = stream.catalog
+            call = catalog.search(replace(stream.query, limit=n), stream.state.cursor)
+            return await guarded(breaker, catalog.name, deadline, call)
+
+        def accept(stream: Stream, item: JSON) -> bool:
+            return post_filter(item, spatial=not exact[stream.catalog.name])
+
+        budget = Budget(self.limits.pages, self.limits.seconds, self.limits.items)
+
+        def page_size(stream: Stream) -> int:
+            # the stateless token costs a re-read of the page a stream stopped in: size a
+            # stream's fresh pages by what it gave the last page (plus a quarter), not `limit`
+            hint = stream.state.share
+            if len(streams) == 1 or not hint:
+                return size
+            return min(size, max(hint + hint // 4 + 8, 16))
+
+        grow = max(size, FILTER_FETCH)
+        merge = Merge(streams, order, fetch, accept, page_size=page_size, max_page=grow)
+        outcome = await merge.run(limit, budget, request.is_disconnected)
+
+        missing: dict[str, str] = {}
+        for stream in streams:
+            if stream.missing is not None:
+                missing.setdefault(stream.catalog.name, stream.missing)
+        if not outcome.found and missing:
+            # nothing to show, and a page without items reads as the end: the failure is the
+            # answer (5xx naming the provider), and the client may retry the same page
+            failed = next(s.failure for s in streams if s.failure is not None)
+            assert failed is not None
+            raise failed.error
+        if outcome.exhausted and not outcome.found:
+            raise BadRequest(self._too_selective(search, narrowed, streams, budget))
+
+        settled = [s.settle() for s in streams]
+        next_state = (
+            PageState(fingerprint, names, settled) if any(not s.done for s in settled) else None
+        )
+        matched: int | None
+        if state is not None:
             # the first page's exact total still holds, unless this page proved it wrong
-            matched = None if any_dropped else state.matched
-        elif counted < len(targets):
-            matched = None  # some target's count was never asked for: no honest total
-        return _Page(found, next_state, matched)
+            matched = None if outcome.dropped else state.matched
+        elif (
+            missing
+            or outcome.dropped
+            or post_filter.cql is not None
+            or any(s.first_count is None for s in streams)
+        ):
+            matched = None
+        else:
+            matched = sum(s.first_count or 0 for s in streams)
+        if next_state is not None:
+            next_state.matched = matched  # the search's total, whoever this page missed
+        found = [(s.catalog, item) for s, item in outcome.found]
+        return _Page(found, next_state, None if missing else matched, missing)
 
     @staticmethod
     def _too_selective(
-        search: Search, narrowed: Pushdown, catalog: Catalog, scanned: int, started: float
+        search: Search, narrowed: Pushdown, streams: list[Stream], budget: Budget
     ) -> str:
-        terms = unpushed_terms(search.filter, narrowed.pushed, catalog)
-        if terms:
-            part = "; ".join(terms)
-            what = f"{part!s} could not be pushed down to {catalog.name}"
-        else:
-            what = f"{catalog.name} matched items the gateway's own checks (ids, geometry) drop"
+        parts = []
+        for catalog in dict.fromkeys(s.catalog for s in streams):
+            terms = unpushed_terms(search.filter, narrowed.pushed, catalog)
+            if terms:
+                parts.append(f"{'; '.join(terms)} could not be pushed down to {catalog.name}")
+            else:
+                parts.append(
+                    f"{catalog.name} matched items the gateway's own checks (ids, geometry) drop"
+                )
+        names = ", ".join(dict.fromkeys(s.catalog.name for s in streams))
         return (
-            f"filter too selective to evaluate in the gateway: {scanned} items read from "
-            f"{catalog.name} in {time.monotonic() - started:.0f} s matched none ({what}); narrow "
-            "the search with bbox, intersects, datetime, ids or terms the provider applies "
-            "upstream (see /queryables)"
+            f"filter too selective to evaluate in the gateway: {budget.used} upstream pages "
+            f"read from {names} in {time.monotonic() - budget.started:.0f} s matched none "
+            f"({'; '.join(parts)}); narrow the search with bbox, intersects, datetime, ids or "
+            "terms the provider applies upstream (see /queryables)"
         )
+
+
+def _grouped(targets: list[Target]) -> list[Target]:
+    """Targets of one catalogue that ask the same question, as one target of their collections.
+
+    A filter on `collection` makes one target per collection; most of them reduce to the same
+    query (`collection <> 'x'`: everything, for every other collection), and one upstream
+    query over those collections is one stream instead of dozens.
+    """
+    groups: dict[tuple[str, str], tuple[Catalog, ItemQuery, list[str]]] = {}
+    for catalog, query in targets:
+        key = (catalog.name, repr(replace(query, collections=())))
+        if key not in groups:
+            groups[key] = (catalog, query, [])
+        groups[key][2].extend(query.collections)
+    return [(c, replace(q, collections=tuple(ids))) for c, q, ids in groups.values()]
+
+
+@dataclass(slots=True)
+class _Page:
+    """What one request collected: matching items (with their catalogue), counts, gaps."""
+
+    found: list[tuple[Catalog, JSON]]
+    next_state: PageState | None
+    matched: int | None
+    #: providers left out of this page (name → why); the next page asks them again.
+    missing: dict[str, str]
 
 
 async def _body(request: Request) -> JSON | None:
@@ -426,29 +525,3 @@ async def _body(request: Request) -> JSON | None:
     except (orjson.JSONDecodeError, RuntimeError):
         return None
     return body if isinstance(body, dict) else None
-
-
-def _take(
-    items: list[JSON],
-    catalog: Catalog,
-    post_filter: PostFilter,
-    spatial: bool,
-    skip: int,
-    limit: int,
-    found: list[tuple[Catalog, JSON]],
-) -> tuple[int | None, int]:
-    """Add the page's matching items to `found`.
-
-    Returns the position after the last item taken when the page held more than `limit`
-    needed (else None), and how many items the gateway's own checks dropped.
-    """
-    dropped = 0
-    for position in range(skip, len(items)):
-        item = items[position]
-        if post_filter(item, spatial=spatial):
-            found.append((catalog, item))
-            if len(found) >= limit:
-                return position + 1, dropped
-        else:
-            dropped += 1
-    return None, dropped

@@ -12,7 +12,8 @@ import httpx
 import pytest
 from pystac_client import Client
 
-from stacbridge.api import search as search_module
+from stacbridge.app import create_app
+from stacbridge.sandbox.server import ServerThread
 
 HLS = "HLSL30.v2.0"
 L2 = "landsat_ot_c2_l2"
@@ -65,24 +66,33 @@ def test_spatial_and_temporal_filter_finds_what_the_parameters_find(client):
     assert sorted(i["id"] for i in by_filter.items_as_dicts()) == expected
 
 
-def test_a_page_with_a_next_link_is_never_empty(http, monkeypatch):
-    """Past MAX_UPSTREAM_PAGES with nothing found the scan goes on: pystac-client stops at an
-    empty page, so an empty page with `next` would silently end the user's results."""
-    monkeypatch.setattr(search_module, "MAX_UPSTREAM_PAGES", 1)
+@pytest.mark.parametrize("budget", [4, 100])
+def test_a_page_with_a_next_link_is_never_empty(http, sandbox, budget):
+    """The upstream budget stops a filtered scan: with a match found it answers it and a next
+    link; with none found it refuses (pystac-client stops at an empty page, so an empty page
+    with `next` would silently end the user's results)."""
     first = [
         f["id"]
         for f in http.get(f"/collections/{HLS}/items", params={"limit": 12}).json()["features"]
     ]
     skip = "NOT (id IN (" + ", ".join(f"'{i}'" for i in first[:10]) + "))"
-    page = http.get(
-        "/search", params={"collections": HLS, "filter": skip, "limit": 1}
-    ).json()  # the first 4-item upstream page holds no match
+    settings = sandbox.settings(secret_keys=["k"], search_max_upstream_items=budget)
+    with ServerThread(create_app(settings)) as server:
+        response = httpx.get(
+            f"{server.url}/search",
+            params={"collections": HLS, "filter": skip, "limit": 1},
+            timeout=60,
+        )  # a 4-item upstream page holds no match; the next (8 items) holds first[10]
+    if budget == 4:
+        assert response.status_code == 400
+        assert "too selective" in response.json()["description"]
+        return
+    page = response.json()
     assert [f["id"] for f in page["features"]] == [first[10]]
     assert any(link["rel"] == "next" for link in page["links"])
 
 
-def test_a_filter_nobody_can_narrow_is_refused_naming_the_term(http, monkeypatch):
-    monkeypatch.setattr(search_module, "SCAN_BUDGET", 0.5)
+def test_a_filter_nobody_can_narrow_is_refused_naming_the_term(http):
     response = http.get(
         "/search",
         params={

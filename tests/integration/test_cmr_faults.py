@@ -126,7 +126,7 @@ def test_deep_paging_uses_search_after_and_big_pages(cmr, gateway):
 def test_a_hanging_cmr_costs_the_collection_listing_nothing_but_its_own_part(sandbox, cmr):
     """Providers are asked concurrently, each within `provider_deadline`; the late one is left
     out and named, and the listing then claims no count (it is not the count)."""
-    settings = sandbox.settings(secret_keys=["k"], provider_deadline=1.0)
+    settings = sandbox.settings(secret_keys=["k"], provider_deadline=1.0, breaker_seconds=0)
     with ServerThread(create_app(settings)) as server:
         # a keyword search goes to CMR every time (no cached listing to fall back on)
         cmr.post("/_sandbox/faults", json={"delay": 5.0, "count": 20, "path": "collections"})
