@@ -15,6 +15,10 @@ from stacbridge.sandbox.server import ServerThread
 #: the CMR provider ids whose recorded collections the sandbox serves.
 SANDBOX_CMR_PROVIDERS = ["LPCLOUD", "POCLOUD", "GES_DISC", "LAADS", "NSIDC_ECS", "ORNL_CLOUD"]
 
+#: the CMR collections the EGI emulator customises (ATL03 as NSIDC's EGI did; NLDAS is a
+#: sandbox-only stand-in whose granule has a footprint, see stacbridge.sandbox.egi.app).
+SANDBOX_EGI_COLLECTIONS = ["ATL03.v005", "NLDAS_NOAH0125_H.v002"]
+
 #: the Earthdata Login account the sandbox knows (the gateway's service credentials).
 SANDBOX_EDL_USER = ("sandbox", "sandbox-password")
 #: the USGS ERS user and M2M application token the sandbox knows.
@@ -62,6 +66,7 @@ class Sandbox:
         self.m2m: ServerThread | None = None
         self.m2m_clock: Any = None
         self.appeears: Any = None
+        self.egi: ServerThread | None = None
 
     def start(self) -> Sandbox:
         from stacbridge.sandbox.cmr import create_cmr_app
@@ -92,9 +97,18 @@ class Sandbox:
 
         # AppEEARS logs in with the Earthdata Login account
         self.appeears = AppEEARSSandbox(dict([SANDBOX_EDL_USER]), host=self.host).start()
+
+        from stacbridge.sandbox.datahost import loopback_host
+        from stacbridge.sandbox.egi import create_egi_app
+
+        # EGI customises the CMR emulator's granules and checks tokens at the EDL emulator
+        egi = create_egi_app(self.cmr_url, self.earthdata.edl.url, clock=self.earthdata.clock)
+        self.egi = ServerThread(egi, loopback_host(6)).start()
         return self
 
     def stop(self) -> None:
+        if self.egi is not None:
+            self.egi.stop()
         if self.appeears is not None:
             self.appeears.stop()
         if self.m2m is not None:
@@ -171,6 +185,27 @@ class Sandbox:
         values.update(overrides)
         return AppEEARSSettings(**values)
 
+    @property
+    def egi_url(self) -> str:
+        assert self.egi is not None, "sandbox not started"
+        return f"{self.egi.url}/egi/request"
+
+    def egi_settings(self, **overrides: Any) -> Any:
+        """EGI settings for the emulator: its EGI-enabled collections, quick polls."""
+        from stacbridge.providers.egi.config import EGISettings
+
+        values: dict[str, Any] = {
+            "enabled": True,
+            "url": self.egi_url,
+            "collections": list(SANDBOX_EGI_COLLECTIONS),
+            "variable_sets": {"pressure": ["/PRES"]},
+            "poll_interval": 0.2,
+            "max_poll_interval": 1.0,
+            "http": _fast_http(),
+        }
+        values.update(overrides)
+        return EGISettings(**values)
+
     def settings(self, **overrides: Any) -> Settings:
         """Gateway settings wired to these emulators.
 
@@ -214,6 +249,11 @@ class Sandbox:
             "STACBRIDGE_APPEEARS__ENABLED": "true",
             "STACBRIDGE_APPEEARS__URL": self.appeears.url,
             "STACBRIDGE_APPEEARS__POLL_INTERVAL": "1.0",
+            "STACBRIDGE_EGI__ENABLED": "true",
+            "STACBRIDGE_EGI__URL": self.egi_url,
+            "STACBRIDGE_EGI__COLLECTIONS": _json(SANDBOX_EGI_COLLECTIONS),
+            "STACBRIDGE_EGI__VARIABLE_SETS": _json({"pressure": ["/PRES"]}),
+            "STACBRIDGE_EGI__POLL_INTERVAL": "1.0",
         }
 
 
