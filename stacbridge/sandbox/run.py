@@ -67,6 +67,7 @@ class Sandbox:
         self.m2m_clock: Any = None
         self.appeears: Any = None
         self.egi: ServerThread | None = None
+        self.egi_state: Any = None
 
     def start(self) -> Sandbox:
         from stacbridge.sandbox.cmr import create_cmr_app
@@ -99,10 +100,13 @@ class Sandbox:
         self.appeears = AppEEARSSandbox(dict([SANDBOX_EDL_USER]), host=self.host).start()
 
         from stacbridge.sandbox.datahost import loopback_host
-        from stacbridge.sandbox.egi import create_egi_app
+        from stacbridge.sandbox.egi import EgiState, create_egi_app
 
         # EGI customises the CMR emulator's granules and checks tokens at the EDL emulator
-        egi = create_egi_app(self.cmr_url, self.earthdata.edl.url, clock=self.earthdata.clock)
+        self.egi_state = EgiState()
+        egi = create_egi_app(
+            self.cmr_url, self.earthdata.edl.url, clock=self.earthdata.clock, state=self.egi_state
+        )
         self.egi = ServerThread(egi, loopback_host(6)).start()
         return self
 

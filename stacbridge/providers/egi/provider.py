@@ -37,6 +37,7 @@ from stacbridge.config import EarthdataSettings
 from stacbridge.errors import BadRequest, Forbidden, NotFound
 from stacbridge.http import make_client
 from stacbridge.protocols import (
+    ASSET_SOURCE_KEY,
     DECORATOR,
     JSON,
     AssetRedirect,
@@ -162,6 +163,26 @@ class EGIProvider:
             if cid not in caps_by:
                 caps_by[cid] = await self.capabilities(cid)
             self._decorate(item, cid, caps_by[cid], bbox_text, time_text)
+        await self._report_orders(items)
+
+    async def _report_orders(self, items: list[JSON]) -> None:
+        """Say on each ordered asset how its EGI order went (partial results are not hidden)."""
+        ordered = [
+            asset
+            for item in items
+            for asset in (item.get("assets") or {}).values()
+            if isinstance(asset, dict)
+            and asset.get(ASSET_SOURCE_KEY) == PROVIDER
+            and "order" in (asset.get("roles") or [])
+        ]
+        orders = await asyncio.gather(*(self.order_state(a["href"]) for a in ordered))
+        for asset, order in zip(ordered, orders, strict=True):
+            if order is None:
+                continue
+            state = order.upstream.get("egi_status") or order.status
+            asset["description"] += f" EGI order status: {state}."
+            if order.message and (order.status == FAILED or state == "complete_with_errors"):
+                asset["description"] += f" {order.message}"
 
     def _decorate(
         self,
