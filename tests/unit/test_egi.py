@@ -50,6 +50,7 @@ def test_a_clip_holds_exactly_the_pixels_inside_the_bbox():
     window = rasters.clip_window(footprint, (-106.0, 39.5, -105.0, 40.5))
     assert window is not None
     (left, bottom, right, top), centres = window
+    assert centres.shape[1:] == (16, 16)  # 0.06° pixels wholly inside the 1° box
     assert -106.0 <= left < right <= -105.0 and 39.5 <= bottom < top <= 40.5
     assert rasters.clip_window(footprint, (0.0, 0.0, 1.0, 1.0)) is None
 
