@@ -231,3 +231,22 @@ def test_an_edl_token_expiring_mid_poll_is_renewed(sandbox):
         after = httpx.get(f"{sandbox.earthdata.edl.url}/_sandbox/stats").json()
         assert after["tokens_issued"] == stats["tokens_issued"] + 1
         assert egi.submitted >= 1
+
+
+def test_stac_api_validator_on_an_egi_enabled_collection(gateway):
+    """NLDAS: its granule has a footprint, so item-search is checked over it.  (ATL03's
+    orbit-only granules have `geometry: null` in the CMR provider, so a spatial search drops
+    them: see docs/providers/egi.md, "Limits".)"""
+    from tests.integration.test_conformance_validators import run_validator
+
+    ring = [[-106.0, 39.5], [-105.0, 39.5], [-105.0, 40.5], [-106.0, 40.5], [-106.0, 39.5]]
+    output = run_validator(
+        gateway,
+        NLDAS,
+        "core",
+        "collections",
+        "features",
+        "item-search",
+        geometry={"type": "Polygon", "coordinates": [ring]},
+    )
+    assert "Errors: none" in output, output
