@@ -44,12 +44,18 @@ def contract_gateway(sandbox, toy_installed) -> Iterator[str]:
     """A gateway over the sandbox providers plus the toy one, found through entry points."""
     from stacbridge.app import create_app
     from stacbridge.providers.appeears import SPEC as APPEEARS_SPEC
+    from stacbridge.providers.egi import SPEC as EGI_SPEC
     from stacbridge.registry import discover
     from stacbridge.sandbox.server import ServerThread
 
-    # AppEEARS named explicitly too: an installed metadata older than its entry point lacks it
-    specs = discover(extra=[APPEEARS_SPEC])
-    settings = sandbox.settings(secret_keys=["contract-key"], appeears=sandbox.appeears_settings())
+    # AppEEARS and EGI named explicitly too: an installed metadata older than their entry
+    # points lacks them
+    specs = discover(extra=[APPEEARS_SPEC, EGI_SPEC])
+    settings = sandbox.settings(
+        secret_keys=["contract-key"],
+        appeears=sandbox.appeears_settings(),
+        egi=sandbox.egi_settings(),
+    )
     app = create_app(settings, specs=specs)
     with ServerThread(app) as server:
         yield server.url
