@@ -167,3 +167,65 @@ def test_orders_of_both_outcomes_are_stored_with_their_state():
         assert order is not None and order.status == READY
 
     asyncio.run(run())
+
+
+def test_decoration_subsets_to_the_search_and_signs_for_egi():
+    import datetime as dt
+
+    import httpx
+
+    from stacbridge.config import EarthdataSettings
+    from stacbridge.protocols import ASSET_SOURCE_KEY, DecorationContext, Interval
+    from stacbridge.providers.egi.config import EGISettings
+    from stacbridge.providers.egi.provider import EGIProvider
+
+    settings = EGISettings(
+        enabled=True,
+        url="https://egi.example/egi/request",
+        collections=["ATL03.v005"],
+        formats=["GeoTIFF", "NetCDF4-CF"],
+        variable_sets={"heights": ["/gt1l/heights/h_ph"]},
+    )
+    client = httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(404)))
+    egi = EGIProvider(settings, earthdata=EarthdataSettings(token="t"), client=client)
+    item = {
+        "id": "SC:ATL03.005:256325263",
+        "collection": "ATL03.v005",
+        "assets": {
+            "data": {
+                "href": "https://n5eil01u.ecs.nsidc.org/DP5/ATL03_x_005_01.h5",
+                "roles": ["data"],
+            }
+        },
+    }
+    other = {"id": "x", "collection": "ATL03.v005", "assets": {}}
+    window = Interval(dt.datetime(2022, 10, 12, tzinfo=dt.UTC), None)
+    triangle = {
+        "type": "Polygon",
+        "coordinates": [[[-150, 60], [-140, 60], [-145, 70], [-150, 60]]],
+    }
+
+    asyncio.run(
+        egi.decorate_items([item, other], DecorationContext(intersects=triangle, datetime=window))
+    )
+    assert other["assets"] == {}  # no native file: no producer_granule_id, nothing added
+    keys = set(item["assets"]) - {"data"}
+    assert keys == {
+        "data:geotiff",
+        "data:netcdf4",
+        "subset:geotiff",
+        "subset:netcdf4",
+        "variables:heights",
+    }
+    subset = translate.parse_ref(item["assets"]["subset:geotiff"]["href"])
+    assert subset is not None
+    assert subset["bbox"] == "-150,60,-140,70" and subset["time"] == "2022-10-12T00:00:00Z,"
+    assert subset["producer_granule_id"] == "ATL03_x_005_01.h5"
+    assert subset["request_mode"] == "stream"
+    whole = translate.parse_ref(item["assets"]["data:netcdf4"]["href"])
+    assert whole is not None and whole["request_mode"] == "async" and "bbox" not in whole
+    assert all(a[ASSET_SOURCE_KEY] == "egi" for k, a in item["assets"].items() if k != "data")
+    collection = {"id": "ATL03.v005"}
+    egi.decorate_collection(collection)
+    assert set(collection["item_assets"]) == keys
+    asyncio.run(client.aclose())

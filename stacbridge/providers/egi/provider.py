@@ -57,6 +57,8 @@ log = logging.getLogger("stacbridge.egi")
 #: EGI's order states that are still running.
 _RUNNING = {"pending", "processing", "submitted"}
 _DONE = {"complete", "complete_with_errors"}
+#: the most ordered assets of one page whose order state is looked up (one store read each).
+REPORT_MAX_ASSETS = 500
 
 
 class EGIProvider:
@@ -166,7 +168,11 @@ class EGIProvider:
         await self._report_orders(items)
 
     async def _report_orders(self, items: list[JSON]) -> None:
-        """Say on each ordered asset how its EGI order went (partial results are not hidden)."""
+        """Say on each ordered asset how its EGI order went (partial results are not hidden).
+
+        Bounded: a page with more ordered assets than `REPORT_MAX_ASSETS` reports none (the
+        asset's own GET still answers with its order's state).
+        """
         ordered = [
             asset
             for item in items
@@ -175,6 +181,8 @@ class EGIProvider:
             and asset.get(ASSET_SOURCE_KEY) == PROVIDER
             and "order" in (asset.get("roles") or [])
         ]
+        if len(ordered) > REPORT_MAX_ASSETS:
+            return
         orders = await asyncio.gather(*(self.order_state(a["href"]) for a in ordered))
         for asset, order in zip(ordered, orders, strict=True):
             if order is None:

@@ -83,7 +83,7 @@ def render(
     """One customised file: `variables` ((index, name) pairs) clipped to `bbox`, in `fmt`."""
     import rasterio
     import rasterio.shutil
-    from rasterio.transform import from_bounds
+    from affine import Affine
 
     window = clip_window(footprint, bbox)
     if window is None:
@@ -98,7 +98,7 @@ def render(
         "count": len(variables),
         "dtype": "float32",
         "crs": "EPSG:4326",
-        "transform": from_bounds(left, bottom, right, top, width, height),
+        "transform": Affine((right - left) / width, 0.0, left, 0.0, -(top - bottom) / height, top),
     }
     with rasterio.MemoryFile() as mem:
         with mem.open(**profile) as dst:
