@@ -202,7 +202,7 @@ def test_decoration_subsets_to_the_search_and_signs_for_egi():
     window = Interval(dt.datetime(2022, 10, 12, tzinfo=dt.UTC), None)
     triangle = {
         "type": "Polygon",
-        "coordinates": [[[-150, 60], [-140, 60], [-145, 70], [-150, 60]]],
+        "coordinates": [[[-150, 60], [-146, 60], [-148, 64], [-150, 60]]],
     }
 
     asyncio.run(
@@ -219,12 +219,22 @@ def test_decoration_subsets_to_the_search_and_signs_for_egi():
     }
     subset = translate.parse_ref(item["assets"]["subset:geotiff"]["href"])
     assert subset is not None
-    assert subset["bbox"] == "-150,60,-140,70" and subset["time"] == "2022-10-12T00:00:00Z,"
+    assert subset["bbox"] == "-150,60,-146,64" and subset["time"] == "2022-10-12T00:00:00Z,"
     assert subset["producer_granule_id"] == "ATL03_x_005_01.h5"
     assert subset["request_mode"] == "stream"
     whole = translate.parse_ref(item["assets"]["data:netcdf4"]["href"])
     assert whole is not None and whole["request_mode"] == "async" and "bbox" not in whole
     assert all(a[ASSET_SOURCE_KEY] == "egi" for k, a in item["assets"].items() if k != "data")
+    # a large area, or a window alone, is not small: an order
+    for context in (
+        DecorationContext(bbox=(-150.0, 60.0, -140.0, 70.0)),
+        DecorationContext(datetime=window),
+    ):
+        again = {**item, "assets": {"data": item["assets"]["data"]}}
+        asyncio.run(egi.decorate_items([again], context))
+        ref = translate.parse_ref(again["assets"]["subset:geotiff"]["href"])
+        assert ref is not None and ref["request_mode"] == "async"
+        assert "order" in again["assets"]["subset:geotiff"]["roles"]
     collection = {"id": "ATL03.v005"}
     egi.decorate_collection(collection)
     assert set(collection["item_assets"]) == keys

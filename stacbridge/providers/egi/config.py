@@ -23,8 +23,11 @@ class EGISettings(Section):
     formats: list[str] = Field(default_factory=lambda: ["GeoTIFF"])
     #: named variable subsets (`Coverage`) offered as assets: name → variable paths.
     variable_sets: dict[str, list[str]] = Field(default_factory=dict)
-    #: spatially/temporally subset requests stream (small); whole-granule reformats are orders.
+    #: a spatial subset of at most `stream_max_area` square degrees is small: it streams
+    #: (`request_mode=stream`); anything larger, a time-only subset and every whole-granule
+    #: reformat is an order (`async`).  `stream_subsets = false`: everything is an order.
     stream_subsets: bool = True
+    stream_max_area: float = 25.0
     #: seconds between status polls of an async order (doubles up to the max).
     poll_interval: float = 5.0
     max_poll_interval: float = 60.0

@@ -232,7 +232,7 @@ class EGIProvider:
                 ordered=True,
             )
             if subset:
-                mode = "stream" if self.settings.stream_subsets else "async"
+                mode = self._mode(bbox if "bbox" in subset else None)
                 ref = translate.make_ref(
                     {**base, **subset, "format": fmt, "request_mode": mode},
                     f"{stem}_subset_{s}.zip",
@@ -251,7 +251,7 @@ class EGIProvider:
         for name, variables in self.settings.variable_sets.items():
             if first is None or (caps.variables and not set(variables) <= set(caps.variables)):
                 continue
-            mode = "stream" if subset and self.settings.stream_subsets else "async"
+            mode = self._mode(bbox if "bbox" in subset else None)
             params = {**base, **subset, "Coverage": ",".join(variables), "format": first}
             ref = translate.make_ref({**params, "request_mode": mode}, f"{stem}_{name}.zip")
             assets[f"variables:{name}"] = translate.customised_asset(
@@ -260,6 +260,13 @@ class EGIProvider:
                 f"Only the variables {', '.join(variables)} (EGI Coverage), as {first}.",
                 ordered=mode == "async",
             )
+
+    def _mode(self, bbox: str | None) -> str:
+        """`stream` for a small spatial subset, else `async` (an order)."""
+        if not self.settings.stream_subsets or bbox is None:
+            return "async"
+        w, s, e, n = (float(v) for v in bbox.split(","))
+        return "stream" if (e - w) * (n - s) <= self.settings.stream_max_area else "async"
 
     # -- resolution -----------------------------------------------------------------------
     def proxies(self, href: str) -> bool:
