@@ -148,6 +148,10 @@ class OrderBook:
         await self.store.set(self._key(order.id), orjson.dumps(asdict(order)), ttl=7 * 86400)
         order_updated(self.provider, order.status)  # the stacbridge_order_updates_total metric
 
+    async def forget(self, order_id: str) -> None:
+        """Drop an order (its upstream result is gone), so that the next request places it."""
+        await self.store.delete(self._key(order_id))
+
     def ensure_polling(self, order_id: str) -> None:
         """Start this process's poll loop for `order_id` unless one is running."""
         task = self._tasks.get(order_id)

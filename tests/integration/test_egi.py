@@ -140,13 +140,25 @@ def test_a_reformat_is_one_order_for_20_clients_then_the_zip(gateway, egi):
     assert "EGI order status: complete." in search(gateway)[0].assets["data:netcdf4"].description
 
 
-def test_complete_with_errors_is_delivered_and_reported(gateway, egi):
-    egi.next_outcome("complete_with_errors", "1 of 3 variables could not be subset")
-    items = search(gateway, bbox=[-100.0, 35.0, -99.0, 36.0])
-    answer = wait_ready(items[0].assets["data:geotiff"].href)
-    assert answer.status_code == 200, answer.text
-    text = search(gateway, bbox=[-100.0, 35.0, -99.0, 36.0])[0].assets["data:geotiff"].description
-    assert "complete_with_errors" in text and "1 of 3 variables could not be subset" in text
+def test_a_result_egi_purged_is_ordered_again(gateway, egi):
+    href = search(gateway, bbox=[-110.0, 45.0, -109.0, 46.0])[0].assets["data:geotiff"].href
+    assert wait_ready(href).status_code == 200
+    egi.results.clear()  # EGI keeps results for a limited time
+    before = egi.submitted
+    again = httpx.get(href, timeout=30)
+    assert again.status_code == 202, again.text
+    assert egi.submitted == before + 1
+    assert wait_ready(href).status_code == 200
+
+
+def test_complete_with_errors_is_delivered_and_reported(sandbox, egi):
+    with gateway_with(sandbox, store_url="memory://") as gw:  # a fresh order, not another test's
+        egi.next_outcome("complete_with_errors", "1 of 3 variables could not be subset")
+        bbox = [-100.0, 35.0, -99.0, 36.0]
+        answer = wait_ready(search(gw, bbox=bbox)[0].assets["data:geotiff"].href)
+        assert answer.status_code == 200, answer.text
+        text = search(gw, bbox=bbox)[0].assets["data:geotiff"].description
+        assert "complete_with_errors" in text and "1 of 3 variables could not be subset" in text
 
 
 def test_a_failed_order_is_a_502_quoting_egi_and_is_neither_polled_nor_reordered(sandbox):

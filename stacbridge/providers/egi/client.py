@@ -24,8 +24,9 @@ from stacbridge.store import Store, cached_token, invalidate
 
 #: the most bytes of an XML answer read (status, errors, capabilities).
 MAX_XML = 1 << 20
-#: seconds an EDL user token is trusted when EDL's answer gives only a date.
-TOKEN_TTL = 12 * 3600.0
+#: seconds an EDL user token is cached (EDL's answer gives only an expiry *date*); a token that
+#: dies sooner is replaced on EGI's 401.
+TOKEN_TTL = 3600.0
 
 
 class EGIClient:
@@ -77,12 +78,19 @@ class EGIClient:
             token = response.json()["access_token"]
         except (ValueError, KeyError, TypeError):
             raise ProviderError(PROVIDER, "Earthdata Login answered no token") from None
-        return str(token).encode(), self.store.clock() + min(TOKEN_TTL, 3600.0)
+        return str(token).encode(), self.store.clock() + TOKEN_TTL
 
-    async def send(self, method: str, url: str, *, stream: bool = False) -> httpx.Response:
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        stream: bool = False,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
         """`method url` with the EDL token when `url` is on the EGI host; one re-login on 401."""
         for attempt in range(2):
-            headers = {}
+            headers = dict(headers or {})
             token = None
             if self.on_egi_host(url):
                 token = await self._token()

@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 import httpx
 from shapely.geometry import shape
 
-from stacbridge.assets.fetch import CredentialedStream
+from stacbridge.assets.fetch import CredentialedStream, forwarded_headers
 from stacbridge.assets.orders import FAILED, Order, OrderDesk
 from stacbridge.auth.earthdata import EarthdataLogin
 from stacbridge.config import EarthdataSettings
@@ -331,9 +331,12 @@ class EGIProvider:
             return NotFound(f"EGI found nothing to deliver for this asset: {message}")
         return ProviderError(PROVIDER, f"EGI refused the request (HTTP {status}): {message}")
 
-    async def _ordered(self, request: AssetRequest, params: dict[str, str]) -> AssetResolution:
+    async def _ordered(
+        self, request: AssetRequest, params: dict[str, str], *, retried: bool = False
+    ) -> AssetResolution:
+        key = request.ref.split("#", 1)[0]
         answer = await self.orders.resolve(
-            request.ref.split("#", 1)[0],
+            key,
             upstream={"params": params},
             place=request.method != "HEAD",
         )
@@ -341,10 +344,16 @@ class EGIProvider:
             return answer
         if not self.client.on_egi_host(answer.url):
             return answer  # a result host that needs no EGI login: the client goes there
-        response = await self.client.send(request.method, answer.url, stream=True)
-        if response.status_code == 200:
+        response = await self.client.send(
+            request.method, answer.url, stream=True, headers=forwarded_headers(request.headers)
+        )
+        if response.status_code in (200, 206, 304, 412, 416):
             return CredentialedStream(response)
         await response.aclose()
+        if response.status_code in (404, 410) and not retried:
+            # EGI purged the result (it keeps them for a limited time): order it once more
+            await self.orders.book.forget(self.orders.order_id(key))
+            return await self._ordered(request, params, retried=True)
         raise ProviderError(PROVIDER, f"EGI's result download answered {response.status_code}")
 
     async def _place(self, order: Order) -> Order:
