@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from stacbridge.errors import NotFound
 from stacbridge.observability.metrics import order_updated
 from stacbridge.protocols import AssetPending, AssetRedirect, AssetResolution, ProviderError
 from stacbridge.store import Store
@@ -46,6 +47,9 @@ PENDING, READY, FAILED = "pending", "ready", "failed"
 #: loop waits between polls, so a worker killed mid-order (kill -9: no clean hand-back) is
 #: replaced by another worker's loop within this time, not after a long poll interval.
 LEASE_TTL = 15.0
+#: seconds a failed order keeps answering its failure (a 502 quoting the upstream) before one
+#: GET may place it again: a product that cannot be made is not re-ordered on every request.
+FAILED_HOLD = 3600.0
 
 
 @dataclass
@@ -143,6 +147,10 @@ class OrderBook:
         # orders are kept a week after their last change; nobody waits longer
         await self.store.set(self._key(order.id), orjson.dumps(asdict(order)), ttl=7 * 86400)
         order_updated(self.provider, order.status)  # the stacbridge_order_updates_total metric
+
+    async def forget(self, order_id: str) -> None:
+        """Drop an order (its upstream result is gone), so that the next request places it."""
+        await self.store.delete(self._key(order_id))
 
     def ensure_polling(self, order_id: str) -> None:
         """Start this process's poll loop for `order_id` unless one is running."""
@@ -247,9 +255,11 @@ class OrderDesk:
         interval: float = 5.0,
         max_interval: float = 60.0,
         lease_ttl: float = LEASE_TTL,
+        failed_hold: float = FAILED_HOLD,
     ) -> None:
         self.store = store
         self.provider = provider
+        self.failed_hold = failed_hold
         self.book = OrderBook(
             store, provider, poll, interval=interval, max_interval=max_interval, lease_ttl=lease_ttl
         )
@@ -318,17 +328,29 @@ class OrderDesk:
     def _answer(self, order: Order | None, file: str) -> AssetResolution | None:
         """What an existing order tells the client: ready → redirect, pending → 202.
 
-        None when there is no usable order (none yet, failed earlier, or its URL expired), so
-        that it is placed again.
+        A failed order answers its failure (502) for `failed_hold` seconds and a finished one
+        that lacks `file` a 404, rather than being placed again on every request.  None when
+        there is no usable order (none yet, failed long ago, or its URL expired), so that it
+        is placed again.
         """
         if order is None:
             return None
         if order.status == READY:
+            if file not in order.files:
+                # the order finished without this result: ordering again would make the same
+                raise NotFound(
+                    f"the {self.provider} order {order.id} finished without this file"
+                    + (f": {order.message}" if order.message else "")
+                )
             url = order.file_url(file, self.store.clock())
-            return AssetRedirect(url, status=302) if url else None
+            return AssetRedirect(url, status=302) if url else None  # expired: order again
         if order.status == PENDING:
             self.book.ensure_polling(order.id)
             return self.pending(order)
+        if order.status == FAILED and self.store.clock() - order.updated < self.failed_hold:
+            raise ProviderError(
+                self.provider, f"cannot deliver this product: {order.message or 'failed'}"
+            )
         return None
 
     def pending(self, order: Order) -> AssetPending:

@@ -15,6 +15,10 @@ from stacbridge.sandbox.server import ServerThread
 #: the CMR provider ids whose recorded collections the sandbox serves.
 SANDBOX_CMR_PROVIDERS = ["LPCLOUD", "POCLOUD", "GES_DISC", "LAADS", "NSIDC_ECS", "ORNL_CLOUD"]
 
+#: the CMR collections the EGI emulator customises (ATL03 as NSIDC's EGI did; NLDAS is a
+#: sandbox-only stand-in whose granule has a footprint, see stacbridge.sandbox.egi.app).
+SANDBOX_EGI_COLLECTIONS = ["ATL03.v005", "NLDAS_NOAH0125_H.v002"]
+
 #: the Earthdata Login account the sandbox knows (the gateway's service credentials).
 SANDBOX_EDL_USER = ("sandbox", "sandbox-password")
 #: the USGS ERS user and M2M application token the sandbox knows.
@@ -63,6 +67,8 @@ class Sandbox:
         self.m2m_clock: Any = None
         self.appeears: Any = None
         self.stac: Any = None
+        self.egi: ServerThread | None = None
+        self.egi_state: Any = None
 
     def start(self) -> Sandbox:
         from stacbridge.sandbox.cmr import create_cmr_app
@@ -98,9 +104,21 @@ class Sandbox:
 
         # STAC upstreams: ESA MAAP (OIDC) and Planetary Computer (SAS)
         self.stac = StacUpstreams(self.host).start()
+
+        from stacbridge.sandbox.datahost import loopback_host
+        from stacbridge.sandbox.egi import EgiState, create_egi_app
+
+        # EGI customises the CMR emulator's granules and checks tokens at the EDL emulator
+        self.egi_state = EgiState()
+        egi = create_egi_app(
+            self.cmr_url, self.earthdata.edl.url, clock=self.earthdata.clock, state=self.egi_state
+        )
+        self.egi = ServerThread(egi, loopback_host(6)).start()
         return self
 
     def stop(self) -> None:
+        if self.egi is not None:
+            self.egi.stop()
         if self.stac is not None:
             self.stac.stop()
         if self.appeears is not None:
@@ -179,6 +197,27 @@ class Sandbox:
         values.update(overrides)
         return AppEEARSSettings(**values)
 
+    @property
+    def egi_url(self) -> str:
+        assert self.egi is not None, "sandbox not started"
+        return f"{self.egi.url}/egi/request"
+
+    def egi_settings(self, **overrides: Any) -> Any:
+        """EGI settings for the emulator: its EGI-enabled collections, quick polls."""
+        from stacbridge.providers.egi.config import EGISettings
+
+        values: dict[str, Any] = {
+            "enabled": True,
+            "url": self.egi_url,
+            "collections": list(SANDBOX_EGI_COLLECTIONS),
+            "variable_sets": {"pressure": ["/PRES"]},
+            "poll_interval": 0.2,
+            "max_poll_interval": 1.0,
+            "http": _fast_http(),
+        }
+        values.update(overrides)
+        return EGISettings(**values)
+
     def settings(self, **overrides: Any) -> Settings:
         """Gateway settings wired to these emulators.
 
@@ -187,6 +226,7 @@ class Sandbox:
         gateway's tests pin the exact provider set.  `environment()` (serve --sandbox) has it.
         """
         from stacbridge.providers.appeears import SPEC as APPEEARS_SPEC
+        from stacbridge.providers.egi import SPEC as EGI_SPEC
         from stacbridge.providers.stac import SPEC as STAC_SPEC
         from stacbridge.registry import discover
 
@@ -197,7 +237,7 @@ class Sandbox:
             "store_url": "memory://",
         }
         values.update(overrides)
-        return load_settings(discover(extra=[APPEEARS_SPEC, STAC_SPEC]), **values)
+        return load_settings(discover(extra=[APPEEARS_SPEC, EGI_SPEC, STAC_SPEC]), **values)
 
     def environment(self) -> dict[str, str]:
         """The same settings as STACBRIDGE_* variables (for worker processes)."""
@@ -225,6 +265,11 @@ class Sandbox:
             "STACBRIDGE_APPEEARS__POLL_INTERVAL": "1.0",
             "STACBRIDGE_STAC__ENABLED": "true",
             "STACBRIDGE_STAC__UPSTREAMS": self.stac.upstreams_json(),
+            "STACBRIDGE_EGI__ENABLED": "true",
+            "STACBRIDGE_EGI__URL": self.egi_url,
+            "STACBRIDGE_EGI__COLLECTIONS": _json(SANDBOX_EGI_COLLECTIONS),
+            "STACBRIDGE_EGI__VARIABLE_SETS": _json({"pressure": ["/PRES"]}),
+            "STACBRIDGE_EGI__POLL_INTERVAL": "1.0",
         }
 
 

@@ -44,15 +44,18 @@ def contract_gateway(sandbox, toy_installed) -> Iterator[str]:
     """A gateway over the sandbox providers plus the toy one, found through entry points."""
     from stacbridge.app import create_app
     from stacbridge.providers.appeears import SPEC as APPEEARS_SPEC
+    from stacbridge.providers.egi import SPEC as EGI_SPEC
     from stacbridge.providers.stac import SPEC as STAC_SPEC
     from stacbridge.registry import discover
     from stacbridge.sandbox.server import ServerThread
 
-    # AppEEARS named explicitly too: an installed metadata older than its entry point lacks it
-    specs = discover(extra=[APPEEARS_SPEC, STAC_SPEC])
+    # AppEEARS, EGI and STAC named explicitly too: an installed metadata older than their
+    # entry points lacks them
+    specs = discover(extra=[APPEEARS_SPEC, EGI_SPEC, STAC_SPEC])
     settings = sandbox.settings(
         secret_keys=["contract-key"],
         appeears=sandbox.appeears_settings(),
+        egi=sandbox.egi_settings(),
         stac=sandbox.stac.settings(),
     )
     app = create_app(settings, specs=specs)

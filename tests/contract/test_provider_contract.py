@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from stacbridge.providers.appeears import SPEC as APPEEARS_SPEC
+from stacbridge.providers.egi import SPEC as EGI_SPEC
 from stacbridge.registry import discover
 from tests.conftest import validate_stac
 from tests.contract.conftest import TOY_ENTRY_POINT
@@ -18,8 +19,11 @@ from tests.contract.conftest import TOY_ENTRY_POINT
 #: metadata predates it) plus the toy one the fixture installs.
 #: The `stac` spec builds one provider per configured upstream: the sandbox's two stand in.
 STAC_UPSTREAMS = {"maap", "pc"}
+#: item decorators own no collections: they are held to the decorator contract below instead,
+#: each with a collection it decorates in the sandbox.
+DECORATORS = {"egi": "NLDAS_NOAH0125_H.v002"}
 PROVIDERS = sorted(
-    ({s.name for s in discover(extra=[APPEEARS_SPEC])} - {"stac"})
+    ({s.name for s in discover(extra=[APPEEARS_SPEC, EGI_SPEC])} - set(DECORATORS) - {"stac"})
     | STAC_UPSTREAMS
     | {TOY_ENTRY_POINT.split(" ")[0]}
 )
@@ -140,3 +144,22 @@ def test_queryables_are_served(http, contract_gateway, provider):
     schema = response.json()
     assert schema["$id"] == f"{contract_gateway}/collections/{cid}/queryables"
     assert "properties" in schema
+
+
+@pytest.mark.parametrize(("decorator", "collection"), sorted(DECORATORS.items()))
+def test_a_decorator_adds_signed_assets_listed_in_item_assets(http, decorator, collection):
+    described = http.get(f"/collections/{collection}").json()
+    validate_stac(described)
+    page = http.get(f"/collections/{collection}/items", params={"limit": 1}).json()
+    item = page["features"][0]
+    validate_stac(item)
+    added = {k for k in item["assets"] if k in described.get("item_assets", {})}
+    assert added, "the decorator added no asset that item_assets describes"
+    for key in added:
+        href = item["assets"][key]["href"]
+        assert "/assets/" in href and "stacbridge:source" not in item["assets"][key]
+    # a HEAD never places an order upstream: an ordered asset is described as orderable
+    ordered = [k for k in added if "order" in item["assets"][k].get("roles", [])]
+    if ordered:
+        head = http.head(item["assets"][ordered[0]]["href"])
+        assert head.status_code == 202
