@@ -220,6 +220,7 @@ def create_app(
         ),
         default_limit=settings.default_limit,
         max_limit=settings.max_limit,
+        max_ids=settings.max_ids,
         provider_deadline=settings.provider_deadline,
         search_max_upstream_pages=settings.search_max_upstream_pages,
         search_max_upstream_items=settings.search_max_upstream_items,

@@ -69,6 +69,8 @@ class StacClient(AsyncBaseCoreClient):
     presenter: Presenter = attr.ib(default=None)
     default_limit: int = attr.ib(default=10)
     max_limit: int = attr.ib(default=2000)
+    #: item ids one search may name (`ids`, or a filter's top-level id terms).
+    max_ids: int = attr.ib(default=500)
     #: seconds each provider has to answer its part of a request that spans providers.
     provider_deadline: float = attr.ib(default=10.0)
     landing_page_id: str = attr.ib(default="stacbridge")
@@ -279,12 +281,14 @@ class StacClient(AsyncBaseCoreClient):
         return L.json_response(self.presenter.item(catalog, item, L.base_url(request)), L.GEOJSON)
 
     async def get_search(self, request: Request, **kwargs: Any) -> Response:  # type: ignore[override]
-        search = search_from_get(kwargs, self.default_limit, request.query_params.keys())
+        search = search_from_get(
+            kwargs, self.default_limit, request.query_params.keys(), max_ids=self.max_ids
+        )
         return await self.engine.run(search, request, post=False)
 
     async def post_search(self, search_request: Any, **kwargs: Any) -> Response:  # type: ignore[override]
         request: Request = kwargs["request"]
-        search = search_from_post(search_request, self.default_limit)
+        search = search_from_post(search_request, self.default_limit, max_ids=self.max_ids)
         return await self.engine.run(search, request, post=True)
 
     async def item_collection(self, collection_id: str, **kwargs: Any) -> Response:  # type: ignore[override]
@@ -294,6 +298,7 @@ class StacClient(AsyncBaseCoreClient):
             {**kwargs, "collections": [collection_id]},
             self.default_limit,
             request.query_params.keys(),
+            max_ids=self.max_ids,
         )
         if not search.token:
             await catalog.get_collection(collection_id)

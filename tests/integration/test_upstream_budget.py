@@ -233,3 +233,18 @@ def test_an_undecodable_m2m_answer_is_its_502(gateway, m2m, body):
     response = httpx.get(f"{gateway}/collections/{L2}/items", params={"limit": 2}, timeout=60)
     assert response.status_code == 502, response.text
     assert response.json()["provider"] == "m2m"
+
+
+def test_the_max_ids_setting_is_the_limit_the_api_applies(sandbox, m2m):
+    from stacbridge.app import create_app
+    from stacbridge.sandbox.server import ServerThread
+
+    app = create_app(sandbox.settings(secret_keys=["k"], max_ids=3))
+    with ServerThread(app) as server:
+        ids = ["a", "b", "c", "d"]
+        for response in (
+            httpx.get(f"{server.url}/search", params={"ids": ",".join(ids)}, timeout=60),
+            httpx.post(f"{server.url}/search", json={"ids": ids}, timeout=60),
+        ):
+            assert response.status_code == 400, response.text
+            assert "at most 3" in response.json()["description"]
