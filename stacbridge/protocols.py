@@ -118,11 +118,15 @@ class Capabilities:
     a sort on any other field is refused with a 400.  `exact_spatial`: the upstream applies
     `bbox`/`intersects` with STAC's planar semantics, so the API need not re-check geometry.
     `filter_pushdown`: the queryables the catalogue narrows upstream (for operators and the
-    docs; the API still evaluates every filter in full).
+    docs; the API still evaluates every filter in full).  `matches_area`: the upstream applies
+    `bbox`/`intersects` itself, by spatial metadata an item may not show, so an item it returns
+    without a geometry (an orbit-only CMR granule whose footprint is unknown) was matched there
+    and is kept; from any other catalogue such an item cannot be judged in area and is dropped.
     """
 
     sortable: frozenset[str] = frozenset()
     exact_spatial: bool = False
+    matches_area: bool = False
     filter_pushdown: frozenset[str] = frozenset()
 
 

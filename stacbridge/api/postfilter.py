@@ -63,19 +63,28 @@ class PostFilter:
         except (TypeError, ValueError):
             return True  # unparseable or naive upstream times: the upstream matched it
 
-    def __call__(self, item: JSON, *, spatial: bool = True) -> bool:
-        """Whether `item` matches; `spatial=False` trusts an upstream with exact geometry."""
+    def __call__(self, item: JSON, *, spatial: bool = True, unlocated: bool = False) -> bool:
+        """Whether `item` matches.
+
+        `spatial=False` trusts an upstream with exact geometry; `unlocated=True` keeps an item
+        without a geometry in an area search, because its upstream matched it on metadata the
+        item cannot carry (`Capabilities.matches_area`).
+        """
         if self.ids is not None and item.get("id") not in self.ids:
             return False
         if self.interval is not None and not self._in_interval(item.get("properties") or {}):
             return False
         if spatial and self.geometry is not None:
             geom = item.get("geometry")
-            try:
-                if geom is None or not self.geometry.intersects(shape(geom)):
+            if geom is None:
+                if not unlocated:
                     return False
-            except Exception:  # noqa: BLE001 - an upstream footprint shapely cannot read
-                return False
+            else:
+                try:
+                    if not self.geometry.intersects(shape(geom)):
+                        return False
+                except Exception:  # noqa: BLE001 - an upstream footprint shapely cannot read
+                    return False
         if self.cql is not None:
             try:
                 return bool(self.cql.matches(item))

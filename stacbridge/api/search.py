@@ -403,7 +403,10 @@ class SearchEngine:
         ]
         limit = search.limit
         size = limit if not post_filter.drops_items else max(limit, min(FILTER_FETCH, limit * 4))
-        exact = {c.name: c.capabilities.exact_spatial for c, _ in targets}
+        spatial = {
+            c.name: (not c.capabilities.exact_spatial, c.capabilities.matches_area)
+            for c, _ in targets
+        }
         # the deadline keeps one provider from holding up the others' answer; a search of one
         # provider has no other answer to give, so it waits as long as its HTTP client allows
         several = len(set(names)) > 1
@@ -416,7 +419,8 @@ class SearchEngine:
             return await guarded(breaker, catalog.name, deadline, call)
 
         def accept(stream: Stream, item: JSON) -> bool:
-            return post_filter(item, spatial=not exact[stream.catalog.name])
+            check, unlocated = spatial[stream.catalog.name]
+            return post_filter(item, spatial=check, unlocated=unlocated)
 
         budget = Budget(self.limits.pages, self.limits.seconds, self.limits.items)
 

@@ -181,8 +181,11 @@ class CMRProvider:
     name = "cmr"
     title = "NASA Earthdata (CMR)"
     roles = frozenset({CATALOG})
+    # CMR matches bbox/intersects on every granule's spatial metadata, orbits included
     capabilities = Capabilities(
-        sortable=frozenset(_SORT_KEYS), filter_pushdown=frozenset({"eo:cloud_cover"})
+        sortable=frozenset(_SORT_KEYS),
+        filter_pushdown=frozenset({"eo:cloud_cover"}),
+        matches_area=True,
     )
 
     def __init__(

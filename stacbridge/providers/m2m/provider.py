@@ -198,7 +198,7 @@ class M2MProvider:
     title = "USGS EarthExplorer (M2M)"
     roles = frozenset({CATALOG})
     capabilities = Capabilities(
-        sortable=frozenset({"datetime"}), filter_pushdown=frozenset({_CLOUD})
+        sortable=frozenset({"datetime"}), filter_pushdown=frozenset({_CLOUD}), matches_area=True
     )
 
     def __init__(

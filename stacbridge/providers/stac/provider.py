@@ -142,7 +142,7 @@ class StacUpstreamProvider:
             self.tokens if settings.api_auth else None,
         )
         self.assets = self._asset_scheme(asset_client)
-        self.capabilities = Capabilities()
+        self.capabilities = Capabilities(matches_area=True)  # a STAC API applies bbox itself
         self.conformance: list[str] | None = None
         self._records: tuple[float, dict[str, JSON]] | None = None
 
@@ -205,7 +205,8 @@ class StacUpstreamProvider:
             self.conformance = conformance
             sortable = _declares(conformance, "item-search#sort")
             self.capabilities = Capabilities(
-                sortable=frozenset(self.settings.sortable) if sortable else frozenset()
+                sortable=frozenset(self.settings.sortable) if sortable else frozenset(),
+                matches_area=True,
             )
         return self.conformance
 
