@@ -246,9 +246,8 @@ def test_an_edl_token_expiring_mid_poll_is_renewed(sandbox):
 
 
 def test_stac_api_validator_on_an_egi_enabled_collection(gateway):
-    """NLDAS: its granule has a footprint, so item-search is checked over it.  (ATL03's
-    orbit-only granules have `geometry: null` in the CMR provider, so a spatial search drops
-    them: see docs/providers/egi.md, "Limits".)"""
+    """NLDAS: its granule has a footprint in UMM-G, so item-search is checked over it.  (ATL03's
+    orbit-only footprints come from CMR's `.json`: tests/integration/test_orbit_footprints.py.)"""
     from tests.integration.test_conformance_validators import run_validator
 
     ring = [[-106.0, 39.5], [-105.0, 39.5], [-105.0, 40.5], [-106.0, 40.5], [-106.0, 39.5]]

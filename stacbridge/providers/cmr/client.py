@@ -29,7 +29,7 @@ import httpx
 import msgspec
 import orjson
 
-from stacbridge.checks import count_of, records_of
+from stacbridge.checks import count_of, json_array_text, records_of
 from stacbridge.http import make_client, send_with_retries
 from stacbridge.perf import gc_paused
 from stacbridge.protocols import ProviderError, UpstreamRejected
@@ -201,6 +201,23 @@ class CMRClient:
                 return None  # the read-ahead was dropped, not this request
             raise
 
+    async def granule_footprints(self, concept_ids: list[str]) -> Any:
+        """CMR's legacy `.json` answer for these granules: it states the footprints CMR computes
+        from orbits, which umm_json leaves out (`footprints.py`)."""
+        query = [*(("concept_id[]", c) for c in concept_ids), ("page_size", str(len(concept_ids)))]
+        request = self._client.build_request(
+            "POST", f"{self.base_url}/granules.json", data=_form(query)
+        )
+        response = await send_with_retries(self._client, PROVIDER, request, self.settings.http)
+        if response.status_code >= 400:
+            raise _error_from(response)
+        try:
+            return _DECODE(response.content)
+        except msgspec.DecodeError as exc:
+            raise ProviderError(
+                PROVIDER, "CMR answered granules.json with a body that is not JSON"
+            ) from exc
+
     async def search_all(
         self, kind: str, params: Params, *, limit: int | None = None
     ) -> list[dict[str, Any]]:
@@ -215,7 +232,8 @@ class CMRClient:
             )
             page = await self.search(kind, params, page_size=want, search_after=after)
             out.extend(page.items)
-            after = page.search_after
+            # the cursor goes back to CMR as it came: a malformed one is CMR's fault, said now
+            after = json_array_text(PROVIDER, page.search_after, "CMR's CMR-Search-After header")
             if not after or len(page.items) < want or (limit is not None and len(out) >= limit):
                 return out
 

@@ -43,7 +43,7 @@ from stacbridge.protocols import (
     ProviderError,
     UpstreamRejected,
 )
-from stacbridge.providers.cmr import translate
+from stacbridge.providers.cmr import footprints, translate
 from stacbridge.providers.cmr.client import PROVIDER, CMRClient, Params
 from stacbridge.providers.cmr.config import CMRSettings
 from stacbridge.stac import cql2 as cql2_kit
@@ -439,7 +439,39 @@ class CMRProvider:
         out: list[JSON] = []
         with gc_paused():
             self._translate_all(records, by_concept, by_title, default, out)
+        await self._add_orbit_footprints(records, out)
         return out
+
+    async def _add_orbit_footprints(self, records: list[JSON], items: list[JSON]) -> None:
+        """Give orbit-only granules the footprint CMR computes from their orbit.
+
+        UMM-G carries only the orbit, so their Items would have `geometry: null`: kept in an
+        area search (CMR matched them) but absent from a map and from any CQL2 spatial test.
+        One legacy `.json` request per page that has such granules; failing it fails the page,
+        as CMR's 502, rather than serving Items CMR could have located.
+        """
+        pending: dict[str, str] = {}  # GranuleUR → concept id
+        for record in records:
+            umm = _obj(record.get("umm"))
+            if footprints.is_orbit_only(umm):
+                concept, ur = (
+                    _text(_obj(record.get("meta")).get("concept-id")),
+                    umm.get("GranuleUR"),
+                )
+                if concept and isinstance(ur, str):
+                    pending[ur] = concept
+        unlocated = [i for i in items if i.get("geometry") is None and i.get("id") in pending]
+        if not unlocated:
+            return
+        body = await self.client.granule_footprints([pending[i["id"]] for i in unlocated])
+        try:
+            found = footprints.footprints(body)
+        except ValueError as exc:
+            raise ProviderError(PROVIDER, f"CMR's granules.json answer: {exc}") from exc
+        for item in unlocated:
+            shape_ = found.get(pending[item["id"]])
+            if shape_ is not None:
+                item["geometry"], item["bbox"] = shape_.geometry, shape_.bbox
 
     @staticmethod
     def _translate_all(
