@@ -129,9 +129,6 @@ def test_two_workers_on_redis_log_in_once_for_a_burst(sandbox, redis_url, tmp_pa
         assert item.status_code == 200, item.text
         href = item.json()["assets"]["B03"]["href"]
         assert httpx.get(href, timeout=60).status_code == 307  # a session exists now
-        httpx.post(f"{ed.edl.url}/_sandbox/reset", timeout=10)
-        ed.clock.advance(sandbox.token_ttl + 60)  # every EDL session has expired upstream
-        seen_before = len(access_lines(log))
 
         async def burst() -> list[int]:
             limits = httpx.Limits(max_connections=50, max_keepalive_connections=0)
@@ -139,20 +136,31 @@ def test_two_workers_on_redis_log_in_once_for_a_burst(sandbox, redis_url, tmp_pa
                 responses = await asyncio.gather(*(client.get(href) for _ in range(50)))
             return [r.status_code for r in responses]
 
-        statuses = asyncio.run(burst())
-        assert statuses == [307] * 50
-        logins = httpx.get(f"{ed.edl.url}/_sandbox/stats", timeout=10).json()["logins"]
-        assert logins == 1, f"{logins} logins across the workers"
+        # the kernel decides which worker accepts each connection: a burst that one worker
+        # happened to serve alone proves nothing across workers, so it is tried again (a new
+        # upstream expiry each time), at most five times
+        bursts, pids = 0, set()
+        while bursts < 5:
+            bursts += 1
+            httpx.post(f"{ed.edl.url}/_sandbox/reset", timeout=10)
+            ed.clock.advance(sandbox.token_ttl + 60)  # every EDL session has expired upstream
+            seen_before = len(access_lines(log))
+            statuses = asyncio.run(burst())
+            assert statuses == [307] * 50
+            logins = httpx.get(f"{ed.edl.url}/_sandbox/stats", timeout=10).json()["logins"]
+            assert logins == 1, f"{logins} logins across the workers"
+            lines = [e for e in access_lines(log)[seen_before:] if e["route"].startswith("/assets")]
+            assert len(lines) == 50
+            pids = {e["pid"] for e in lines}
+            if len(pids) == 2:
+                break
         scrape = httpx.get(f"{gateway}/metrics", timeout=10).text
-    burst_lines = [e for e in access_lines(log)[seen_before:] if e["route"].startswith("/assets")]
-    assert len(burst_lines) == 50
-    pids = {e["pid"] for e in burst_lines}
-    assert len(pids) == 2, f"one worker served the whole burst: {pids}"
+    assert len(pids) == 2, f"one worker served each of {bursts} bursts: {pids}"
     # multiprocess metrics: one scrape (from one worker) sums both workers' requests
     served = metric(
         scrape, "stacbridge_http_requests_total", route="/assets/{token}/{name}", status="307"
     )
-    assert served == 51, scrape
+    assert served == 1 + 50 * bursts, scrape
 
 
 def a_preparing_bundle(gateway: str, since: str) -> tuple[dict, httpx.Response]:
