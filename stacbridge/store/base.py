@@ -24,7 +24,8 @@ Conventions
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from types import TracebackType
+from typing import Protocol, Self, runtime_checkable
 
 Clock = Callable[[], float]
 
@@ -75,6 +76,24 @@ class Store(Protocol):
     async def aclose(self) -> None:
         """Release resources.  Idempotent; the store must not be used afterwards."""
         ...
+
+
+class ClosesOnExit:
+    """`async with store:` closes the store on the way out; shared by the three backends."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
 
 
 class StoreClosedError(RuntimeError):

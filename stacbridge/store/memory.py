@@ -8,14 +8,13 @@ so with ``--workers N`` use the SQLite (or, later, Redis) backend instead.
 from __future__ import annotations
 
 import time
-from types import TracebackType
 
-from .base import Clock, StoreClosedError, as_bytes
+from .base import Clock, ClosesOnExit, StoreClosedError, as_bytes
 
 _PURGE_EVERY = 256  # writes between opportunistic sweeps of expired entries
 
 
-class MemoryStore:
+class MemoryStore(ClosesOnExit):
     """A `Store` backed by a dict of ``key -> (value, expires_at | None)``."""
 
     def __init__(self, *, clock: Clock = time.time) -> None:
@@ -102,14 +101,3 @@ class MemoryStore:
     async def aclose(self) -> None:
         self._closed = True
         self._data.clear()
-
-    async def __aenter__(self) -> MemoryStore:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -24,10 +24,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from types import TracebackType
 from typing import Any
 
-from .base import Clock, StoreClosedError, as_bytes
+from .base import Clock, ClosesOnExit, StoreClosedError, as_bytes
 
 #: KEYS[1] is deleted only if it still holds ARGV[1]; returns the number of keys deleted.
 _DELETE_IF = """
@@ -45,7 +44,7 @@ def _ttl_ms(ttl: float) -> int:
     return max(1, int(ttl * 1000 + 0.999))
 
 
-class RedisStore:
+class RedisStore(ClosesOnExit):
     """A `Store` on a Redis server (``redis://``, ``rediss://`` or ``unix://`` URL).
 
     The connection pool is created lazily on first use, in the event loop that uses it (the
@@ -161,14 +160,3 @@ class RedisStore:
         client, self._client = self._client, None
         if client is not None and self._loop in (None, asyncio.get_running_loop()):
             await client.aclose()
-
-    async def __aenter__(self) -> RedisStore:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -31,10 +31,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
 from typing import TypeVar
 
-from .base import Clock, StoreClosedError, as_bytes, prefix_upper_bound
+from .base import Clock, ClosesOnExit, StoreClosedError, as_bytes, prefix_upper_bound
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ _UPSERT = (
 _ADD = _UPSERT + " WHERE kv.expires IS NOT NULL AND kv.expires <= ?"
 
 
-class SQLiteStore:
+class SQLiteStore(ClosesOnExit):
     """A `Store` in a SQLite file; safe to share between processes on one host.
 
     ``path`` may be ``":memory:"`` (private to this instance; mostly useful in tests).  Parent
@@ -227,14 +226,3 @@ class SQLiteStore:
         finally:
             self._closed = True
             self._executor.shutdown(wait=False)
-
-    async def __aenter__(self) -> SQLiteStore:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
