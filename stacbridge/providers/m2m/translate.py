@@ -246,6 +246,8 @@ _C2_FILES[("etm", "2")] = _TM_ETM_L2
 _NOT_DOWNLOADS = frozenset({"wms", "folder"})
 _SLUG = re.compile(r"[^a-z0-9]+")
 _REF_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+#: `entity/product#name` with each part URL-safe (the common case: no part needs quoting)
+_REF_TAIL_SAFE = re.compile(r"[A-Za-z0-9._~-]+/[A-Za-z0-9._~-]+#[A-Za-z0-9._~-]+")
 _BROWSE_NOISE = re.compile(r"\b(?:landsatlook|preview|image|browse)\b")
 
 # -- dates -----------------------------------------------------------------------------------
@@ -457,6 +459,11 @@ def download_ref(
     URL-safe are percent-encoded, so `parse_download_ref` inverts this exactly.  The fragment
     is the name the file downloads as; the proxy's href ends in it and answers no other name.
     """
+    if file_name and type(entity_id) is str and type(product_id) is str:
+        tail = f"{entity_id}/{product_id}#{file_name}"
+        # one match for the three parts (none can hold "/" or "#"): 20,000 refs a page
+        if type(file_name) is str and _REF_TAIL_SAFE.fullmatch(tail):
+            return f"{DOWNLOAD_SCHEME}{_ref_part(dataset_alias)}/{tail}"
     alias, entity, product = _ref_part(dataset_alias), _ref_part(entity_id), _ref_part(product_id)
     ref = f"{DOWNLOAD_SCHEME}{alias}/{entity}/{product}"
     return f"{ref}#{_ref_part(file_name)}" if file_name else ref
@@ -986,6 +993,32 @@ def _band_fields_of(key: str, ext: str, family: str | None, cog: bool) -> JSON:
     return out
 
 
+#: (family, COG?) → file name after the product id → (asset key, `_band_fields`): the same
+#: ~20 kinds of band file scene after scene, so each is read once a process
+_FILE_FIELDS: dict[tuple[str | None, bool], dict[str, tuple[str, JSON]]] = {}
+_FILE_FIELDS_MAX = 4096
+
+
+def _file_fields(
+    name: str, parent: str, family: str | None, c2: bool, kinds: dict[str, tuple[str, JSON]]
+) -> tuple[str, JSON]:
+    """`(asset key, title/type/roles/eo:bands)` of a band file; the fields are shared (copy
+    them, and their `eo:bands`, before handing them out).  `kinds` is
+    `_FILE_FIELDS[(family, c2)]`."""
+    n = len(parent)
+    if not (n and len(name) > n + 1 and name.startswith(parent)):
+        key, ext = _file_key(name, parent)
+        return key, _band_fields_of(key, ext, family, c2)
+    rest = name[n + 1 :]
+    hit = kinds.get(rest)
+    if hit is None:
+        key, ext = _file_key(name, parent)  # a function of the name after the parent alone
+        hit = (key, _band_fields(key, ext, family, c2))
+        if len(kinds) < _FILE_FIELDS_MAX:
+            kinds[rest] = hit
+    return hit
+
+
 def _is_bundle_name(name: str) -> bool:
     low = name.lower()
     return "bundle" in low or "data product" in low
@@ -1025,6 +1058,10 @@ def download_options_to_assets(options: list[JSON], dataset_alias: str) -> dict[
     if tops:
         named = [o for o in tops if _is_bundle_name(str(o.get("productName") or ""))]
         bundle = named[0] if named else tops[0] if len(tops) == 1 else None
+    head = f"{DOWNLOAD_SCHEME}{_ref_part(dataset_alias)}/"
+    kinds = _FILE_FIELDS.get((family, c2))
+    if kinds is None:
+        kinds = _FILE_FIELDS.setdefault((family, c2), {})
     for o in options or ():
         if not isinstance(o, dict):
             continue
@@ -1049,14 +1086,28 @@ def download_options_to_assets(options: list[JSON], dataset_alias: str) -> dict[
         if o.get("available") is False or o.get("downloadSystem") == "wms":
             continue
         for sub in o.get("secondaryDownloads") or ():
-            _secondary(sub, str(o.get("displayId") or ""), dataset_alias, family, c2, assets)
+            _secondary(
+                sub, str(o.get("displayId") or ""), dataset_alias, family, c2, assets, head, kinds
+            )
     return assets
 
 
 def _secondary(
-    sub: Any, parent: str, alias: str, family: str | None, c2: bool, assets: JSON
+    sub: Any,
+    parent: str,
+    alias: str,
+    family: str | None,
+    c2: bool,
+    assets: JSON,
+    head: str,
+    kinds: dict[str, tuple[str, JSON]],
 ) -> None:
-    # ~20 band files a scene, 20,000 a page: each field read once
+    """One `secondaryDownloads` entry (and those nested in it) as band-file assets.
+
+    `head` is `download_ref`'s `m2m://{alias}/`, `kinds` `_FILE_FIELDS[(family, c2)]`.  ~20
+    band files a scene, 20,000 a page: each field is read once, and `download_ref` /
+    `_file_info` are inlined for the common case.
+    """
     if not isinstance(sub, dict):
         return
     get = sub.get
@@ -1066,23 +1117,37 @@ def _secondary(
     product, entity = get("id"), get("entityId")
     if not product or not entity:
         return
-    name = get("displayId") or get("downloadName") or ""
-    if type(name) is not str:
-        name = str(name)
-    if system != "folder" and name:
-        key, ext = _file_key(name, parent)
-        a: JSON = {"href": download_ref(alias, entity, product, name)}
-        a.update(_band_fields_of(key, ext, family, c2))
-        if "title" not in a:
-            a["title"] = name
-        _file_info(sub, a)
-        if key in assets:
-            key = unique_key(key, assets)
-        assets[key] = a
+    if system != "folder":
+        name = get("displayId") or get("downloadName") or ""
+        if type(name) is not str:
+            name = str(name)
+        if name:
+            key, fields = _file_fields(name, parent, family, c2, kinds)
+            href = None
+            if type(entity) is str and type(product) is str:
+                tail = f"{entity}/{product}#{name}"
+                if _REF_TAIL_SAFE.fullmatch(tail):  # no part needs quoting
+                    href = head + tail
+            a: JSON = {"href": href or download_ref(alias, entity, product, name), **fields}
+            bands = fields.get("eo:bands")
+            if bands is not None:  # nothing nested is shared between Items
+                a["eo:bands"] = [dict(b) for b in bands]
+            if "title" not in a:
+                a["title"] = name
+            size = get("filesize")
+            if type(size) is int and size > 0:
+                a["file:size"] = size
+            if get("checksum") or get("checksum_values"):
+                ck = _checksum(sub)
+                if ck is not None:
+                    a["file:checksum"] = ck
+            if key in assets:
+                key = unique_key(key, assets)
+            assets[key] = a
     nested = get("secondaryDownloads")
     if nested:
         for child in nested:
-            _secondary(child, parent, alias, family, c2, assets)
+            _secondary(child, parent, alias, family, c2, assets, head, kinds)
 
 
 def _file_info(entry: JSON, asset: JSON) -> None:
