@@ -440,9 +440,10 @@ class SearchEngine:
         for stream in streams:
             if stream.missing is not None:
                 missing.setdefault(stream.catalog.name, stream.missing)
-        if not outcome.found and missing:
-            # nothing to show, and a page without items reads as the end: the failure is the
-            # answer (5xx naming the provider), and the client may retry the same page
+        if missing and (not outcome.found or search.sortby):
+            # nothing to show, and a page without items reads as the end; or a sorted page,
+            # whose missing items would come later, out of order: the failure is the answer
+            # (5xx naming the provider), and the client may retry the same page
             failed = next(s.failure for s in streams if s.failure is not None)
             assert failed is not None
             raise failed.error

@@ -178,6 +178,18 @@ def test_only_when_every_provider_failed_is_the_search_an_error(own_gateway, m2m
     assert "m2m" in response.json()["description"]
 
 
+def test_a_sorted_search_with_a_missing_provider_is_an_error_not_a_partial_page(own_gateway, m2m):
+    # the missing provider's items would come on later pages, before items already returned:
+    # a sort that is not a sort, so the failure is the answer and the page can be asked again
+    http = own_gateway(breaker_seconds=0)
+    m2m.post("/_sandbox/faults", json={"status": 503, "count": 50, "endpoint": "scene-search"})
+    response = http.get("/search", params={**BOTH, "limit": 30, "sortby": "-datetime"})
+    m2m.delete("/_sandbox/faults")
+    assert response.status_code in (502, 503), response.text
+    assert "m2m" in response.json()["description"]
+    assert http.get("/search", params={**BOTH, "limit": 30, "sortby": "-datetime"}).is_success
+
+
 def test_the_circuit_breaker_skips_a_failing_provider_without_calling_it(own_gateway, m2m):
     http = own_gateway(breaker_seconds=60)
     m2m.post("/_sandbox/faults", json={"status": 503, "count": 50, "endpoint": "scene-search"})
