@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import signal
 import socket
@@ -57,6 +58,26 @@ GOAL = 1.0
 CONF = BENCH_DIR / "nginx.conf"
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the processes `pids` have used so far (all their threads)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            # fields after the parenthesised command name: utime is the 12th, stime the 13th
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def with_children(pid: int) -> list[int]:
+    """`pid` and its child processes (nginx's master and its worker)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *(int(c) for c in children)]
+
+
 class NginxUnavailable(RuntimeError):
     """nginx is missing or would not start; the message says why."""
 
@@ -78,8 +99,9 @@ def render(prefix: Path, listen: int, upstream: str) -> str:
 
 
 @contextlib.contextmanager
-def nginx_process(upstream: str) -> Iterator[tuple[str, str]]:
-    """nginx in front of `upstream` (host:port); yields (its base URL, its version)."""
+def nginx_process(upstream: str) -> Iterator[tuple[str, str, int]]:
+    """nginx in front of `upstream` (host:port); yields (its base URL, its version, its
+    master's pid)."""
     binary = shutil.which("nginx") or next(
         (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
     )
@@ -110,7 +132,7 @@ def nginx_process(upstream: str) -> Iterator[tuple[str, str]]:
                 if time.monotonic() > deadline:
                     raise NginxUnavailable(f"nginx did not listen on 127.0.0.1:{port}")
                 time.sleep(0.05)
-            yield f"http://127.0.0.1:{port}", version
+            yield f"http://127.0.0.1:{port}", version, proc.pid
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGQUIT)  # graceful stop of our own child
@@ -121,7 +143,16 @@ def nginx_process(upstream: str) -> Iterator[tuple[str, str]]:
                     proc.wait(timeout=5)
 
 
-def measure(info: dict, gateway_url: str, nginx_url: str, path: str, rounds: int) -> dict:
+def measure(
+    info: dict,
+    gateway_url: str,
+    nginx_url: str,
+    path: str,
+    rounds: int,
+    pids: dict[str, list[int]] | None = None,
+) -> dict:
+    """`pids`: the processes to account CPU time to ("gateway proxy", "nginx", "sandbox")."""
+    pids = pids or {}
     plain = info["plain"]
     urls = {
         "gateway proxy": token_url(gateway_url, f"{plain}/{path}"),
@@ -134,10 +165,22 @@ def measure(info: dict, gateway_url: str, nginx_url: str, path: str, rounds: int
         for url in (token_url(gateway_url, f"{plain}/{warm}"), f"{nginx_url}/{warm}"):
             download(client, url)
         sizes: dict[str, int] = {}
+        # CPU seconds per round: this client, the proxy process (none when direct), the host
+        cpu: dict[str, dict[str, list[float]]] = {
+            name: {"client": [], "proxy": [], "data host": []} for name in urls
+        }
 
         def case(name: str):
             def run() -> float:
+                proxy_pids = pids.get(name, [])
+                if name == "nginx":
+                    proxy_pids = [p for m in proxy_pids for p in with_children(m)]
+                host_pids = pids.get("sandbox", [])
+                before = (time.process_time(), cpu_seconds(proxy_pids), cpu_seconds(host_pids))
                 result = download(client, urls[name])
+                after = (time.process_time(), cpu_seconds(proxy_pids), cpu_seconds(host_pids))
+                for key, b, a in zip(cpu[name], before, after, strict=True):
+                    cpu[name][key].append(a - b)
                 sizes[name] = result["bytes"]
                 return result["seconds"]
 
@@ -166,6 +209,21 @@ def measure(info: dict, gateway_url: str, nginx_url: str, path: str, rounds: int
         for name, v in mbps.items()
     ]
     print(table(rows, ["path", "MB/s (median)", "range", "each round"]))
+    # warm-up rounds are in cpu[...] too: keep the measured rounds only (the last `rounds`)
+    cpu_per_gb = {
+        name: {k: median(v[-rounds:]) / (size / 1e9) for k, v in parts.items()}
+        for name, parts in cpu.items()
+    }
+    print(
+        "\nCPU seconds per GB (median of the rounds; /proc utime+stime, so 10 ms ticks):\n"
+        + table(
+            [
+                [name, *(f"{v:.2f}" for v in parts.values()), f"{sum(parts.values()):.2f}"]
+                for name, parts in cpu_per_gb.items()
+            ],
+            ["path", "client", "proxy", "data host", "all three"],
+        )
+    )
     print(
         f"\nthroughput gateway proxy ÷ nginx: {fmt_ratio(vs_nginx)}  "
         f"(goal ≥ {GOAL}: {'ok' if vs_nginx['ratio'] >= GOAL else 'NOT MET'})"
@@ -178,6 +236,7 @@ def measure(info: dict, gateway_url: str, nginx_url: str, path: str, rounds: int
         "nginx_vs_direct": nginx_vs_direct,
         "proxy_vs_direct": gateway_vs_direct,
         "mbps_median": {name: median(v) for name, v in mbps.items()},
+        "cpu_s_per_gb": cpu_per_gb,
     }
 
 
@@ -198,11 +257,16 @@ def main(argv: list[str] | None = None) -> dict:
         }
         try:
             with (
-                nginx_process(netloc(info["plain"])) as (nginx_url, version),
+                nginx_process(netloc(info["plain"])) as (nginx_url, version, nginx_pid),
                 gateway_process(sandbox, **gateway_t_env) as gateway,
             ):
                 print(f"nginx {version} at {nginx_url} → plain host {info['plain']}")
-                results = measure(info, gateway.info["url"], nginx_url, path, args.rounds)
+                pids = {
+                    "gateway proxy": [gateway.pid],
+                    "nginx": [nginx_pid],
+                    "sandbox": [sandbox.pid],
+                }
+                results = measure(info, gateway.info["url"], nginx_url, path, args.rounds, pids)
                 results["nginx_version"] = version
         except NginxUnavailable as exc:
             print(f"vs_nginx cannot run: {exc}")
