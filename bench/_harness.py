@@ -159,6 +159,27 @@ def reset_peak_rss(pid: int | str) -> bool:
         return False
 
 
+def cpu_seconds(*pids: int) -> float:
+    """User + system CPU seconds the processes `pids` have used so far (all their threads;
+    /proc ticks, so 10 ms resolution).  A process that is gone counts nothing."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            # fields after the parenthesised command name: utime is the 12th, stime the 13th
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def m2m_api_key(client: Any, env: dict[str, str]) -> str:
+    """Log in to the M2M emulator the way the gateway does (`login-token`); the API key."""
+    answer = client.post(
+        env["STACBRIDGE_M2M__URL"] + "login-token",
+        json={"username": env["STACBRIDGE_M2M__USERNAME"], "token": env["STACBRIDGE_M2M__TOKEN"]},
+    )
+    return str(answer.json()["data"])
+
+
 def client_maxrss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

@@ -42,11 +42,13 @@ import httpx
 from _harness import (
     alternate,
     banner,
+    cpu_seconds,
     emit_result,
     fmt_ratio,
     fmt_s,
     gateway_env,
     gateway_process,
+    m2m_api_key,
     median,
     now,
     print_profile,
@@ -73,37 +75,23 @@ def m2m_log(client: httpx.Client, root: str, clear: bool = False) -> list[dict]:
     ]
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (`/proc/<pid>/stat`)."""
-    with open(f"/proc/{pid}/stat") as fh:
-        fields = fh.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def measure(sandbox, gateway, limit: int, rounds: int) -> dict:
     env = sandbox.info["environment"]
     base = env["STACBRIDGE_M2M__URL"]
     root = "/".join(base.split("/")[:3])
     gw = gateway.info["url"]
     with httpx.Client(timeout=300) as client:
-        key = client.post(
-            base + "login-token",
-            json={
-                "username": env["STACBRIDGE_M2M__USERNAME"],
-                "token": env["STACBRIDGE_M2M__TOKEN"],
-            },
-        ).json()["data"]
-        headers = {"X-Auth-Token": key}
+        headers = {"X-Auth-Token": m2m_api_key(client, env)}
 
         cpu: dict[str, list[float]] = {}
 
         def cpu_of(case: str, before: tuple[float, float]) -> None:
-            after = (cpu_s(gateway.pid), cpu_s(sandbox.pid))
+            after = (cpu_seconds(gateway.pid), cpu_seconds(sandbox.pid))
             cpu.setdefault(f"{case}: gateway CPU", []).append(after[0] - before[0])
             cpu.setdefault(f"{case}: emulator CPU", []).append(after[1] - before[1])
 
         def through_gateway() -> float:
-            before = (cpu_s(gateway.pid), cpu_s(sandbox.pid))
+            before = (cpu_seconds(gateway.pid), cpu_seconds(sandbox.pid))
             started = now()
             response = client.get(f"{gw}/collections/{DATASET}/items", params={"limit": str(limit)})
             elapsed = now() - started
@@ -127,7 +115,7 @@ def measure(sandbox, gateway, limit: int, rounds: int) -> dict:
 
         def raw_page(only_search: bool = False) -> float:
             todo = calls[:1] if only_search else calls
-            before = (cpu_s(gateway.pid), cpu_s(sandbox.pid))
+            before = (cpu_seconds(gateway.pid), cpu_seconds(sandbox.pid))
             started = now()
             ids: list[str] = []
             taken = 0  # download-options calls take the scene-search's ids in order, in turn

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
 import orjson
-from _harness import BENCH_KEY, banner, sandbox_process, table
+from _harness import BENCH_KEY, banner, m2m_api_key, sandbox_process, table
 
 DATASET = "landsat_ot_c2_l2"
 
@@ -37,14 +37,7 @@ def fetch_bodies(sandbox: Any, limit: int) -> tuple[bytes, bytes]:
     env = sandbox.info["environment"]
     base = env["STACBRIDGE_M2M__URL"]
     with httpx.Client(timeout=300) as client:
-        key = client.post(
-            base + "login-token",
-            json={
-                "username": env["STACBRIDGE_M2M__USERNAME"],
-                "token": env["STACBRIDGE_M2M__TOKEN"],
-            },
-        ).json()["data"]
-        headers = {"X-Auth-Token": key}
+        headers = {"X-Auth-Token": m2m_api_key(client, env)}
         search = client.post(
             base + "scene-search",
             json={

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import shutil
 import signal
 import socket
@@ -42,6 +41,7 @@ from _harness import (
     BENCH_DIR,
     alternate,
     banner,
+    cpu_seconds,
     emit_result,
     fmt_ratio,
     gateway_process,
@@ -56,17 +56,6 @@ from stacbridge.sandbox.server import free_port
 
 GOAL = 1.0
 CONF = BENCH_DIR / "nginx.conf"
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds the processes `pids` have used so far (all their threads)."""
-    total = 0
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            # fields after the parenthesised command name: utime is the 12th, stime the 13th
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def with_children(pid: int) -> list[int]:
@@ -176,9 +165,9 @@ def measure(
                 if name == "nginx":
                     proxy_pids = [p for m in proxy_pids for p in with_children(m)]
                 host_pids = pids.get("sandbox", [])
-                before = (time.process_time(), cpu_seconds(proxy_pids), cpu_seconds(host_pids))
+                before = (time.process_time(), cpu_seconds(*proxy_pids), cpu_seconds(*host_pids))
                 result = download(client, urls[name])
-                after = (time.process_time(), cpu_seconds(proxy_pids), cpu_seconds(host_pids))
+                after = (time.process_time(), cpu_seconds(*proxy_pids), cpu_seconds(*host_pids))
                 for key, b, a in zip(cpu[name], before, after, strict=True):
                     cpu[name][key].append(a - b)
                 sizes[name] = result["bytes"]

@@ -447,6 +447,18 @@ def platform_for(display_id: str) -> str | None:
     return _PLATFORMS.get(n)
 
 
+def _safe_tail(entity_id: Any, product_id: Any, file_name: Any) -> str | None:
+    """`entity/product#name` when no part needs quoting (the common case), else None.
+
+    One match for the three parts (none can hold "/" or "#"): 20,000 refs a page.
+    """
+    if type(entity_id) is str and type(product_id) is str and type(file_name) is str:
+        tail = f"{entity_id}/{product_id}#{file_name}"
+        if _REF_TAIL_SAFE.fullmatch(tail):
+            return tail
+    return None
+
+
 def download_ref(
     dataset_alias: str, entity_id: str, product_id: str, file_name: str | None = None
 ) -> str:
@@ -459,11 +471,9 @@ def download_ref(
     URL-safe are percent-encoded, so `parse_download_ref` inverts this exactly.  The fragment
     is the name the file downloads as; the proxy's href ends in it and answers no other name.
     """
-    if file_name and type(entity_id) is str and type(product_id) is str:
-        tail = f"{entity_id}/{product_id}#{file_name}"
-        # one match for the three parts (none can hold "/" or "#"): 20,000 refs a page
-        if type(file_name) is str and _REF_TAIL_SAFE.fullmatch(tail):
-            return f"{DOWNLOAD_SCHEME}{_ref_part(dataset_alias)}/{tail}"
+    tail = _safe_tail(entity_id, product_id, file_name) if file_name else None
+    if tail is not None:
+        return f"{DOWNLOAD_SCHEME}{_ref_part(dataset_alias)}/{tail}"
     alias, entity, product = _ref_part(dataset_alias), _ref_part(entity_id), _ref_part(product_id)
     ref = f"{DOWNLOAD_SCHEME}{alias}/{entity}/{product}"
     return f"{ref}#{_ref_part(file_name)}" if file_name else ref
@@ -1123,12 +1133,9 @@ def _secondary(
             name = str(name)
         if name:
             key, fields = _file_fields(name, parent, family, c2, kinds)
-            href = None
-            if type(entity) is str and type(product) is str:
-                tail = f"{entity}/{product}#{name}"
-                if _REF_TAIL_SAFE.fullmatch(tail):  # no part needs quoting
-                    href = head + tail
-            a: JSON = {"href": href or download_ref(alias, entity, product, name), **fields}
+            tail = _safe_tail(entity, product, name)
+            href = head + tail if tail is not None else download_ref(alias, entity, product, name)
+            a: JSON = {"href": href, **fields}
             bands = fields.get("eo:bands")
             if bands is not None:  # nothing nested is shared between Items
                 a["eo:bands"] = [dict(b) for b in bands]
