@@ -124,18 +124,25 @@ class CMRClient:
     ) -> _Raw:
         query = [*params, ("page_size", str(page_size))]
         headers = {"CMR-Search-After": search_after} if search_after else {}
-        # POST with a form body: long polygons and id lists never hit URL length limits.
-        request = self._client.build_request(
-            "POST", f"{self.base_url}/{kind}.umm_json", data=_form(query), headers=headers
-        )
-        response = await send_with_retries(self._client, PROVIDER, request, self.settings.http)
-        if response.status_code >= 400:
-            raise _error_from(response)
+        response = await self._post(f"{kind}.umm_json", query, headers)
         return _Raw(
             response.content,
             response.headers.get("cmr-hits"),
             response.headers.get("cmr-search-after"),
         )
+
+    async def _post(
+        self, path: str, query: Params, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """One search request, retried as the HTTP settings say; CMR's errors raised."""
+        # POST with a form body: long polygons and id lists never hit URL length limits.
+        request = self._client.build_request(
+            "POST", f"{self.base_url}/{path}", data=_form(query), headers=headers or {}
+        )
+        response = await send_with_retries(self._client, PROVIDER, request, self.settings.http)
+        if response.status_code >= 400:
+            raise _error_from(response)
+        return response
 
     @staticmethod
     def _page(kind: str, raw: _Raw) -> CMRPage:
@@ -205,12 +212,7 @@ class CMRClient:
         """CMR's legacy `.json` answer for these granules: it states the footprints CMR computes
         from orbits, which umm_json leaves out (`footprints.py`)."""
         query = [*(("concept_id[]", c) for c in concept_ids), ("page_size", str(len(concept_ids)))]
-        request = self._client.build_request(
-            "POST", f"{self.base_url}/granules.json", data=_form(query)
-        )
-        response = await send_with_retries(self._client, PROVIDER, request, self.settings.http)
-        if response.status_code >= 400:
-            raise _error_from(response)
+        response = await self._post("granules.json", query)
         try:
             return _DECODE(response.content)
         except msgspec.DecodeError as exc:
